@@ -1,0 +1,181 @@
+/** Errors the connector throws. Each message is meant to be read by a flow builder, not an HTTP expert. */
+
+/** Bad input, found before any request is sent. The message starts with the input's label. */
+export class InputError extends Error {
+  constructor(
+    readonly input: string,
+    problem: string,
+  ) {
+    super(`${input}: ${problem}`);
+    this.name = "InputError";
+  }
+}
+
+export interface GraphErrorDetails {
+  status: number;
+  method: string;
+  url: string;
+  code?: string;
+  graphMessage?: string;
+  requestId?: string;
+  clientRequestId?: string;
+  date?: string;
+  retryAfterSeconds?: number;
+  /** Graph's response body, parsed when it is JSON. */
+  body?: unknown;
+  /** Extra sentence appended to the message (for example why retrying stopped). */
+  note?: string;
+}
+
+/**
+ * A final non-2xx answer from Graph. Keeps what a flow needs to branch on (status, code,
+ * request-id, the Graph body) and nothing of the request's headers.
+ */
+export class GraphRequestError extends Error {
+  readonly status: number;
+  readonly code?: string;
+  readonly graphMessage?: string;
+  readonly requestId?: string;
+  readonly clientRequestId?: string;
+  readonly date?: string;
+  readonly retryAfterSeconds?: number;
+  readonly method: string;
+  readonly url: string;
+  readonly data?: unknown;
+
+  constructor(details: GraphErrorDetails) {
+    super(formatGraphErrorMessage(details));
+    this.name = "GraphRequestError";
+    this.status = details.status;
+    this.code = details.code;
+    this.graphMessage = details.graphMessage;
+    this.requestId = details.requestId;
+    this.clientRequestId = details.clientRequestId;
+    this.date = details.date;
+    this.retryAfterSeconds = details.retryAfterSeconds;
+    this.method = details.method;
+    this.url = details.url;
+    this.data = details.body;
+  }
+}
+
+/** The request never got an HTTP answer (reset, refused, timed out, truncated body). */
+export class GraphNetworkError extends Error {
+  constructor(
+    readonly method: string,
+    readonly url: string,
+    readonly reason: string,
+    readonly attempts: number,
+  ) {
+    super(
+      `Microsoft Graph request failed: ${method} ${url}: ${reason}` +
+        (attempts > 1 ? ` (after ${attempts} attempts)` : ""),
+    );
+    this.name = "GraphNetworkError";
+  }
+}
+
+/** Graph asked for a wait longer than the flow accepts: failing now beats sleeping past the runner's limit. */
+export class GraphThrottleWaitTooLongError extends GraphRequestError {}
+
+// Hints for the two statuses whose fix lies outside the request itself.
+const STATUS_HINTS: Record<number, string> = {
+  401:
+    "Hint: the access token was missing, expired or issued for another audience. " +
+    "Reconnect the connection; if it keeps happening, make sure the Scopes include offline_access so the token can be refreshed.",
+  403:
+    "Hint: the token is valid but lacks permission for this call. " +
+    "Add the Graph permission the endpoint needs to the connection's Scopes (and the app registration), " +
+    "have an administrator grant admin consent where the permission requires it, then reconnect.",
+};
+
+export function formatGraphErrorMessage(d: GraphErrorDetails): string {
+  const head = `Microsoft Graph ${d.status}${d.code ? ` ${d.code}` : ""}: ${
+    d.graphMessage || describeStatus(d.status)
+  }`;
+  const ids = [
+    d.requestId && `request-id ${d.requestId}`,
+    d.clientRequestId && `client-request-id ${d.clientRequestId}`,
+    d.date && `date ${d.date}`,
+  ].filter(Boolean);
+  const lines = [ids.length ? `${head} (${ids.join(", ")})` : head];
+  lines[0] += ` [${d.method} ${d.url}]`;
+  if (d.note) lines.push(d.note);
+  const hint = STATUS_HINTS[d.status];
+  if (hint) lines.push(hint);
+  return lines.join("\n");
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  406: "Not Acceptable",
+  409: "Conflict",
+  410: "Gone",
+  412: "Precondition Failed",
+  413: "Payload Too Large",
+  415: "Unsupported Media Type",
+  416: "Range Not Satisfiable",
+  422: "Unprocessable Entity",
+  423: "Locked",
+  429: "Too Many Requests",
+  500: "Internal Server Error",
+  501: "Not Implemented",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+  507: "Insufficient Storage",
+  509: "Bandwidth Limit Exceeded",
+};
+
+function describeStatus(status: number): string {
+  return STATUS_TEXT[status] ?? "Unexpected response";
+}
+
+interface GraphErrorEnvelope {
+  code?: string;
+  message?: string;
+  innerError?: Record<string, unknown>;
+  innererror?: Record<string, unknown>;
+}
+
+/**
+ * Reads Graph's OData error envelope `{ error: { code, message, innerError } }`.
+ * Live responses spell it `innerError`; the resource definition writes `innererror`: accept both.
+ */
+export function readGraphErrorBody(body: unknown): {
+  code?: string;
+  message?: string;
+  requestId?: string;
+  clientRequestId?: string;
+  date?: string;
+} {
+  if (!body || typeof body !== "object") return {};
+  const error = (body as { error?: unknown }).error;
+  if (!error || typeof error !== "object") return {};
+  const e = error as GraphErrorEnvelope;
+  const inner = (e.innerError ?? e.innererror ?? {}) as Record<string, unknown>;
+  const str = (v: unknown) => (typeof v === "string" && v ? v : undefined);
+  return {
+    code: str(e.code),
+    message: str(e.message),
+    // Older samples write requestId instead of request-id.
+    requestId: str(inner["request-id"]) ?? str(inner.requestId),
+    clientRequestId: str(inner["client-request-id"]),
+    date: str(inner.date),
+  };
+}
+
+const BEARER_PATTERN = /(bearer\s+)[A-Za-z0-9\-._~+/]+=*/gi;
+
+/** Defence in depth for anything that reaches a log or an error: no bearer token survives it. */
+export function redactSecrets(text: string, secrets: readonly string[] = []): string {
+  let out = text.replace(BEARER_PATTERN, "$1[REDACTED]");
+  for (const secret of secrets) {
+    if (secret && secret.length >= 8) out = out.split(secret).join("[REDACTED]");
+  }
+  return out;
+}

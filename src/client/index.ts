@@ -1,0 +1,273 @@
+/**
+ * The Graph-aware client every action uses: resolves URLs against the Graph origin, builds headers,
+ * retries throttled and failed attempts, decodes responses and turns failures into readable errors.
+ */
+import { randomUUID } from "node:crypto";
+import type { ActionLogger, Connection } from "@prismatic-io/spectral";
+import { PreparedBody } from "./body";
+import { clock } from "./clock";
+import {
+  GraphNetworkError,
+  GraphRequestError,
+  GraphThrottleWaitTooLongError,
+  InputError,
+  readGraphErrorBody,
+  redactSecrets,
+} from "./errors";
+import { ApiVersion, appendQuery, GraphEndpoint, resolveGraphEndpoint, resolveGraphUrl } from "./hosts";
+import { decideRetry, RetryPolicy } from "./retry";
+import { sendFollowingRedirects, TransportFailure, WireResponse } from "./transport";
+
+export type ResponseType = "json" | "text" | "arraybuffer";
+
+export interface GraphRequest {
+  method: string;
+  /** A path relative to the version root, or an absolute URL on the Graph origin. */
+  url: string;
+  query?: ReadonlyArray<readonly [string, string]>;
+  /** The user's headers: they override the defaults, except Authorization and Host. */
+  headers?: ReadonlyArray<readonly [string, string]>;
+  body?: PreparedBody;
+  responseType?: ResponseType;
+}
+
+export interface GraphResponse {
+  status: number;
+  headers: Record<string, string>;
+  /** Parsed JSON, text, null for an empty body, or a Buffer for arraybuffer. */
+  data: unknown;
+  contentType?: string;
+  url: string;
+}
+
+export interface GraphClientOptions {
+  apiVersion: ApiVersion;
+  retry: RetryPolicy;
+  timeoutMs?: number;
+  debug: boolean;
+  logger: ActionLogger;
+}
+
+const USER_AGENT = "PrismaticMsGraphConnector/0.1";
+const FORBIDDEN_USER_HEADERS = new Set(["authorization", "host"]);
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const ACCEPT: Record<ResponseType, string> = {
+  json: "application/json",
+  text: "text/plain, application/json;q=0.9, */*;q=0.8",
+  arraybuffer: "*/*",
+};
+
+export class GraphClient {
+  readonly endpoint: GraphEndpoint;
+
+  constructor(
+    private readonly accessToken: string,
+    private readonly options: GraphClientOptions,
+  ) {
+    this.endpoint = resolveGraphEndpoint(options.apiVersion);
+  }
+
+  /** Resolves, validates and sends one logical request (its retries and redirects included). */
+  async request(req: GraphRequest): Promise<GraphResponse> {
+    const method = req.method.toUpperCase();
+    const url = appendQuery(resolveGraphUrl(req.url, this.endpoint), req.query ?? []);
+    const responseType = req.responseType ?? "json";
+    if (req.body && (method === "GET" || method === "HEAD")) {
+      throw new InputError("Data", `a ${method} request cannot carry a body; remove Data, Form Data and File Data or choose another Method`);
+    }
+    const headers = this.buildHeaders(req, responseType);
+    return this.sendWithRetries(method, url, headers, req.body, responseType);
+  }
+
+  private buildHeaders(req: GraphRequest, responseType: ResponseType): Record<string, string> {
+    const headers: Record<string, string> = {
+      Accept: ACCEPT[responseType],
+      "User-Agent": USER_AGENT,
+      // One id per logical request, kept across retries, so Microsoft support can trace every attempt.
+      "client-request-id": randomUUID(),
+    };
+    if (req.body?.contentType) headers["Content-Type"] = req.body.contentType;
+    for (const [name, value] of req.headers ?? []) {
+      const lower = name.trim().toLowerCase();
+      if (!HEADER_NAME.test(name.trim())) throw new InputError("Header", `'${name}' is not a valid header name`);
+      if (FORBIDDEN_USER_HEADERS.has(lower)) {
+        throw new InputError(
+          "Header",
+          lower === "authorization"
+            ? "Authorization is set from the connection and cannot be overridden; remove it from Header"
+            : "Host is set from the URL and cannot be overridden; remove it from Header",
+        );
+      }
+      if (/[\r\n\0]/.test(value)) throw new InputError("Header", `the value of '${name}' contains a line break`);
+      for (const existing of Object.keys(headers)) {
+        if (existing.toLowerCase() === lower) delete headers[existing];
+      }
+      headers[name.trim()] = value;
+    }
+    if (req.body?.fixedContentType && req.body.contentType) {
+      for (const existing of Object.keys(headers)) {
+        if (existing.toLowerCase() === "content-type") delete headers[existing];
+      }
+      headers["Content-Type"] = req.body.contentType;
+    }
+    return headers;
+  }
+
+  private async sendWithRetries(
+    method: string,
+    url: URL,
+    baseHeaders: Record<string, string>,
+    body: PreparedBody | undefined,
+    responseType: ResponseType,
+  ): Promise<GraphResponse> {
+    const { retry, logger, debug, timeoutMs } = this.options;
+    let throttleRetriesUsed = 0;
+    let errorRetriesUsed = 0;
+    let waitedMs = 0;
+    for (let attempt = 1; ; attempt++) {
+      // Graph SDKs stamp retries with Retry-Attempt so the service can tell them from new requests.
+      const headers = attempt > 1 ? { ...baseHeaders, "Retry-Attempt": String(attempt - 1) } : baseHeaders;
+      const started = clock.now();
+      if (debug) this.log(`→ ${method} ${url.href} (attempt ${attempt}) headers ${JSON.stringify(redactHeaders(headers))}`);
+
+      let response: WireResponse | undefined;
+      let failure: TransportFailure | undefined;
+      try {
+        response = await sendFollowingRedirects({ method, url, headers, body: body?.bytes, timeoutMs }, this.endpoint, this.accessToken);
+      } catch (error) {
+        if (!(error instanceof TransportFailure)) throw error;
+        failure = error;
+      }
+      const elapsed = clock.now() - started;
+      if (debug) {
+        this.log(
+          response
+            ? `← ${response.status} ${response.statusText} in ${elapsed} ms (request-id ${response.headers["request-id"] ?? "none"})`
+            : `← no answer after ${elapsed} ms: ${failure?.reason}`,
+        );
+      }
+      if (response && response.status < 400) return decodeResponse(response, responseType);
+      if (failure && !failure.retryable) throw new GraphNetworkError(method, url.href, failure.reason, attempt);
+
+      const decision = decideRetry(
+        retry,
+        {
+          method,
+          status: response?.status,
+          retryAfterHeader: response?.headers["retry-after"],
+          throttleRetriesUsed,
+          errorRetriesUsed,
+        },
+        clock.now(),
+        clock.random,
+      );
+      if (!decision.retry) {
+        if (!response) throw new GraphNetworkError(method, url.href, failure?.reason ?? "no answer", attempt);
+        throw this.errorFrom(response, method, url, baseHeaders["client-request-id"], decision, {
+          attempts: attempt,
+          waitedMs,
+        });
+      }
+      if (decision.kind === "throttle") throttleRetriesUsed++;
+      else errorRetriesUsed++;
+      const what = response ? `${response.status}` : failure?.reason;
+      const why =
+        decision.kind === "throttle"
+          ? decision.retryAfterMs !== undefined
+            ? `Graph throttled it (${what}); waiting ${formatMs(decision.delayMs)} as Retry-After asked (throttle retry ${throttleRetriesUsed} of ${retry.maxThrottleRetries})`
+            : `Graph throttled it (${what}) without Retry-After; backing off ${formatMs(decision.delayMs)} (throttle retry ${throttleRetriesUsed} of ${retry.maxThrottleRetries})`
+          : `it failed (${what}); retrying in ${formatMs(decision.delayMs)} (retry ${errorRetriesUsed} of ${retry.maxErrorRetries})`;
+      logger.warn(`Microsoft Graph ${method} ${url.pathname}: ${why}`);
+      waitedMs += decision.delayMs;
+      await clock.sleep(decision.delayMs);
+    }
+  }
+
+  private errorFrom(
+    response: WireResponse,
+    method: string,
+    url: URL,
+    sentClientRequestId: string | undefined,
+    decision: { reason?: string; retryAfterMs?: number },
+    stats: { attempts: number; waitedMs: number },
+  ): GraphRequestError {
+    const body = parseBodyLoosely(response);
+    const envelope = readGraphErrorBody(body);
+    const retryAfterSeconds = decision.retryAfterMs !== undefined ? Math.ceil(decision.retryAfterMs / 1000) : undefined;
+    const { maxThrottleRetries, maxRetryAfterMs, maxErrorRetries } = this.options.retry;
+    let note: string | undefined;
+    if (decision.reason === "retry-after-too-long") {
+      note = `Graph asked to wait ${retryAfterSeconds} s (Retry-After), longer than Longest Throttle Wait (${Math.round(maxRetryAfterMs / 1000)} s); failing now instead of waiting. Run the step later, or raise Longest Throttle Wait.`;
+    } else if (decision.reason === "throttle-budget-spent") {
+      note = `Still throttled after ${maxThrottleRetries} throttle retr${maxThrottleRetries === 1 ? "y" : "ies"} (${formatMs(stats.waitedMs)} waited in all). Raise Max Throttle Retries, or spread the flow's requests out.`;
+    } else if (decision.reason === "error-budget-spent" && maxErrorRetries > 0) {
+      note = `Gave up after ${stats.attempts} attempts.`;
+    }
+    const details = {
+      status: response.status,
+      method,
+      url: url.href,
+      code: envelope.code,
+      graphMessage: envelope.message ?? (typeof body === "string" && body.trim() ? body.trim().slice(0, 300) : undefined),
+      requestId: envelope.requestId ?? response.headers["request-id"],
+      clientRequestId: envelope.clientRequestId ?? response.headers["client-request-id"] ?? sentClientRequestId,
+      date: envelope.date ?? response.headers.date,
+      retryAfterSeconds,
+      body,
+      note,
+    };
+    return decision.reason === "retry-after-too-long"
+      ? new GraphThrottleWaitTooLongError(details)
+      : new GraphRequestError(details);
+  }
+
+  private log(line: string): void {
+    this.options.logger.info(redactSecrets(line, [this.accessToken]));
+  }
+}
+
+export function createGraphClient(connection: Connection | undefined, options: GraphClientOptions): GraphClient {
+  const token = connection?.token?.access_token;
+  if (typeof token !== "string" || !token) {
+    throw new InputError("Connection", "has no access token; reconnect the connection (sign in again) and retry");
+  }
+  return new GraphClient(token, options);
+}
+
+function decodeResponse(response: WireResponse, responseType: ResponseType): GraphResponse {
+  const contentType = response.headers["content-type"];
+  const base = { status: response.status, headers: response.headers, contentType, url: response.url.href };
+  if (responseType === "arraybuffer") return { ...base, data: response.body };
+  const text = response.body.toString("utf8");
+  if (responseType === "text") return { ...base, data: text };
+  if (text.trim() === "") return { ...base, data: null };
+  return { ...base, data: parseJsonOr(text) };
+}
+
+function parseBodyLoosely(response: WireResponse): unknown {
+  const text = response.body.toString("utf8");
+  if (!text.trim()) return null;
+  return parseJsonOr(text);
+}
+
+function parseJsonOr(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function redactHeaders(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) out[k] = k.toLowerCase() === "authorization" ? "Bearer [REDACTED]" : v;
+  return out;
+}
+
+function formatMs(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1)} s` : `${ms} ms`;
+}
+
+export { InputError, GraphRequestError, GraphNetworkError } from "./errors";
+export type { RetryPolicy } from "./retry";
+export type { ApiVersion } from "./hosts";

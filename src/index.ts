@@ -1,0 +1,18 @@
+import { component } from "@prismatic-io/spectral";
+import { rawRequest } from "./actions/rawRequest";
+import { connections } from "./connections";
+import { handleGraphError } from "./errorHook";
+
+export default component({
+  key: "ms-graph-api",
+  public: false,
+  display: {
+    label: "Microsoft Graph API",
+    description: "Interact with the Microsoft Graph API",
+    iconPath: "icon.png",
+    category: "Application Connectors",
+  },
+  hooks: { error: handleGraphError },
+  actions: { rawRequest },
+  connections,
+});
