@@ -57,6 +57,7 @@ export function resolveGraphEndpoint(
 }
 
 // Characters that must not be smuggled into a path: they would change which resource, or host, is addressed.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this refuses
 const FORBIDDEN_IN_PATH = /[\\\u0000-\u001f\u007f#]/;
 const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|$)/i;
 const VERSION_PREFIX = /^\/?(v1\.0|beta)(\/|$|\?)/i;

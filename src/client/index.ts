@@ -241,7 +241,9 @@ function decodeResponse(response: WireResponse, responseType: ResponseType): Gra
   const text = response.body.toString("utf8");
   if (responseType === "text") return { ...base, data: text };
   if (text.trim() === "") return { ...base, data: null };
-  return { ...base, data: parseJsonOr(text) };
+  // Only a JSON media type (or none) is parsed: `/users/$count` answers text/plain "300", which stays text.
+  const isJson = !contentType || /[/+]json\b/i.test(contentType);
+  return { ...base, data: isJson ? parseJsonOr(text) : text };
 }
 
 function parseBodyLoosely(response: WireResponse): unknown {

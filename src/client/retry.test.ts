@@ -1,0 +1,70 @@
+/** Table tests of the retry rules: pure functions, no network. */
+import { backoffDelay, decideRetry, parseRetryAfter, RetryPolicy } from "./retry";
+
+const NOW = Date.parse("2026-11-28T12:00:00Z");
+const noJitter = () => 0;
+
+describe("parseRetryAfter", () => {
+  it.each([
+    ["10", 10_000],
+    ["0", 0],
+    ["2.128", 2_128],
+    [" 3 ", 3_000],
+    ["Sat, 28 Nov 2026 12:00:30 GMT", 30_000],
+    ["Sat, 28 Nov 2026 11:59:00 GMT", 0],
+    ["soon", undefined],
+    ["", undefined],
+    [undefined, undefined],
+  ])("reads %p as %p ms", (header, expected) => {
+    expect(parseRetryAfter(header, NOW)).toBe(expected);
+  });
+});
+
+describe("backoffDelay", () => {
+  it.each([
+    [1, 1000, 0, 1000],
+    [2, 1000, 0, 2000],
+    [3, 1000, 0, 4000],
+    [1, 1000, 1, 1200],
+    [10, 1000, 0, 60_000],
+    [2, 250, 0, 500],
+  ])("attempt %p from %p ms with random %p waits %p ms", (attempt, base, r, expected) => {
+    expect(backoffDelay(attempt, base, () => r)).toBe(expected);
+  });
+});
+
+const spec: RetryPolicy = {
+  maxThrottleRetries: 5,
+  maxRetryAfterMs: 120_000,
+  maxErrorRetries: 0,
+  retryAllErrors: false,
+  retryDelayMs: 0,
+  useExponentialBackoff: false,
+};
+const used = { throttleRetriesUsed: 0, errorRetriesUsed: 0 };
+
+describe("decideRetry", () => {
+  it.each([
+    ["429 + Retry-After on POST waits what Graph asked", spec, { method: "POST", status: 429, retryAfterHeader: "7" }, { retry: true, kind: "throttle", delayMs: 7000 }],
+    ["429 without Retry-After backs off from 1 s", spec, { method: "POST", status: 429 }, { retry: true, kind: "throttle", delayMs: 1000 }],
+    ["503 + Retry-After on PATCH is a throttle", spec, { method: "PATCH", status: 503, retryAfterHeader: "2" }, { retry: true, kind: "throttle", delayMs: 2000 }],
+    ["504 + Retry-After is a throttle", spec, { method: "GET", status: 504, retryAfterHeader: "1" }, { retry: true, kind: "throttle", delayMs: 1000 }],
+    ["503 without Retry-After on POST is not retried by default", spec, { method: "POST", status: 503 }, { retry: false, reason: "not-retryable" }],
+    ["Retry-After past the longest wait fails at once", spec, { method: "GET", status: 429, retryAfterHeader: "300" }, { retry: false, reason: "retry-after-too-long", retryAfterMs: 300_000 }],
+    ["a spent throttle budget stops", spec, { method: "GET", status: 429, retryAfterHeader: "1", throttleRetriesUsed: 5 }, { retry: false, reason: "throttle-budget-spent" }],
+    ["a spent throttle budget falls back on Max Retry Count for GET", { ...spec, maxErrorRetries: 2, retryDelayMs: 10 }, { method: "GET", status: 429, retryAfterHeader: "1", throttleRetriesUsed: 5 }, { retry: true, kind: "error", delayMs: 1000 }],
+    ["500 on GET with Max Retry Count uses Retry Delay", { ...spec, maxErrorRetries: 2, retryDelayMs: 250 }, { method: "GET", status: 500 }, { retry: true, kind: "error", delayMs: 250 }],
+    ["500 on POST is not retried without Retry On All Errors", { ...spec, maxErrorRetries: 2 }, { method: "POST", status: 500 }, { retry: false, reason: "not-retryable" }],
+    ["400 on GET is not retried", { ...spec, maxErrorRetries: 2 }, { method: "GET", status: 400 }, { retry: false, reason: "not-retryable" }],
+    ["400 on POST is retried with Retry On All Errors", { ...spec, maxErrorRetries: 2, retryAllErrors: true }, { method: "POST", status: 400 }, { retry: true, kind: "error", delayMs: 0 }],
+    ["a network error on GET is retried", { ...spec, maxErrorRetries: 1 }, { method: "GET" }, { retry: true, kind: "error", delayMs: 0 }],
+    ["a network error on POST is not", { ...spec, maxErrorRetries: 1 }, { method: "POST" }, { retry: false, reason: "not-retryable" }],
+    ["exponential backoff from Retry Delay 0 starts at 1 s, not 0", { ...spec, maxErrorRetries: 3, useExponentialBackoff: true }, { method: "GET", status: 502, errorRetriesUsed: 1 }, { retry: true, kind: "error", delayMs: 2000 }],
+    ["exponential backoff doubles from Retry Delay", { ...spec, maxErrorRetries: 3, useExponentialBackoff: true, retryDelayMs: 300 }, { method: "GET", status: 502, errorRetriesUsed: 2 }, { retry: true, kind: "error", delayMs: 1200 }],
+    ["a Retry-After longer than the computed wait wins", { ...spec, maxErrorRetries: 3, retryDelayMs: 100, retryAllErrors: true }, { method: "GET", status: 500, retryAfterHeader: "4" }, { retry: true, kind: "error", delayMs: 4000 }],
+    ["the error budget runs out", { ...spec, maxErrorRetries: 2 }, { method: "GET", status: 500, errorRetriesUsed: 2 }, { retry: false, reason: "error-budget-spent" }],
+  ])("%s", (_name, policy, outcome, expected) => {
+    const decision = decideRetry(policy as RetryPolicy, { ...used, ...outcome } as Parameters<typeof decideRetry>[1], NOW, noJitter);
+    expect(decision).toMatchObject(expected);
+  });
+});

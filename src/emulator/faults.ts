@@ -1,0 +1,83 @@
+import { errorReply, innerErrorDate, type Reply, type RequestIds } from "./http";
+import type { Fault, FaultRule } from "./types";
+
+const FAULT_STATUSES = new Set([429, 500, 502, 503, 504]);
+
+interface ArmedRule {
+  method?: string;
+  path: string | RegExp;
+  remaining: number;
+  fault: Fault;
+}
+
+/** Scripted faults, consumed in the order they were added; each rule fires `times` times. */
+export class FaultQueue {
+  private rules: ArmedRule[] = [];
+
+  add(rule: FaultRule): void {
+    const times = rule.times ?? 1;
+    if (!Number.isInteger(times) || times < 1) throw new RangeError(`FaultRule.times must be a positive integer, got ${times}`);
+    if (rule.fault.kind === "status" && !FAULT_STATUSES.has(rule.fault.status)) {
+      throw new RangeError(`Fault status must be one of ${[...FAULT_STATUSES].join(", ")}`);
+    }
+    if (rule.fault.kind === "slow" && !(rule.fault.delayMs >= 0)) throw new RangeError("Fault delayMs must be >= 0");
+    this.rules.push({ method: rule.method?.toUpperCase(), path: rule.path, remaining: times, fault: rule.fault });
+  }
+
+  /** The fault for this request, if a rule matches; consumes one firing of that rule. */
+  take(method: string, path: string): Fault | undefined {
+    const index = this.rules.findIndex(
+      (r) => (r.method === undefined || r.method === method.toUpperCase()) && matches(r.path, path),
+    );
+    if (index < 0) return undefined;
+    const rule = this.rules[index];
+    rule.remaining -= 1;
+    if (rule.remaining === 0) this.rules.splice(index, 1);
+    return rule.fault;
+  }
+
+  clear(): void {
+    this.rules = [];
+  }
+}
+
+function matches(pattern: string | RegExp, path: string): boolean {
+  if (typeof pattern === "string") return pattern === path;
+  pattern.lastIndex = 0;
+  return pattern.test(path);
+}
+
+const STATUS_BODIES: Record<number, { code: string; message: string }> = {
+  // DC concepts/errors.md: generalException; the message is the one Graph workloads send for it.
+  500: { code: "generalException", message: "General exception while processing." },
+  // Seen from Graph's front end for upstream failures: UnknownError with an empty message.
+  502: { code: "UnknownError", message: "" },
+  // DC concepts/errors.md, "Code property" table.
+  503: { code: "serviceNotAvailable", message: "The service is not available. Try the request again after a delay." },
+  // DC concepts/errors.md, 504 row.
+  504: {
+    code: "UnknownError",
+    message:
+      "The server, while acting as a gateway or proxy, did not receive a timely response from the upstream server it needed to access in attempting to complete the request.",
+  },
+};
+
+export function statusFaultReply(ids: RequestIds, fault: Extract<Fault, { kind: "status" }>): Reply {
+  const headers: Record<string, string> = fault.retryAfter !== undefined ? { "Retry-After": fault.retryAfter } : {};
+  if (fault.status === 429) {
+    // The official throttling sample body (DC concepts/throttling.md), plus client-request-id.
+    return errorReply(ids, 429, "TooManyRequests", "Please retry again later.", "gateway", {
+      headers,
+      innerError: {
+        code: "429",
+        date: innerErrorDate(),
+        message: "Please retry after",
+        "request-id": ids.requestId,
+        status: "429",
+        "client-request-id": ids.clientRequestId,
+      },
+    });
+  }
+  const body = STATUS_BODIES[fault.status];
+  return errorReply(ids, fault.status, body.code, body.message, "gateway", { headers });
+}

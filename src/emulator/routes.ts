@@ -1,0 +1,563 @@
+import type { IncomingHttpHeaders } from "node:http";
+
+import { emptyReply, errorReply, GraphError, jsonReply, textReply, type Reply, type RequestIds, type Workload } from "./http";
+import {
+  both,
+  contextUrl,
+  countMatching,
+  nextLink,
+  parseCount,
+  parseFilter,
+  parseQuery,
+  parseSearch,
+  parseSelect,
+  parseTop,
+  project,
+  readPage,
+  type EntitySchema,
+  type PageSource,
+  type SkipTokens,
+} from "./odata";
+import {
+  DRIVE_ID,
+  driveItemJson,
+  GROUP_PROPERTIES,
+  GROUPS,
+  JOINED_TEAMS,
+  ME_ID,
+  ROOT_ITEM_ID,
+  TENANT_ID,
+  USER_DEFAULT_BETA,
+  USER_DEFAULT_V1,
+  USER_PROPERTIES,
+  USER_REQUIRED,
+  USER_WRITABLE,
+  VERIFIED_DOMAINS,
+  type Drive,
+  type DriveFile,
+  type Entity,
+  type UserDirectory,
+} from "./tenant";
+
+export interface GraphRequest {
+  /** Upper-case; HEAD is routed as GET and answered without a body. */
+  method: string;
+  version: "v1.0" | "beta";
+  /** Raw path after the version prefix, e.g. "/users/abc". */
+  path: string;
+  rawQuery: string;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  ids: RequestIds;
+}
+
+export interface TenantState {
+  origin: string;
+  users: UserDirectory;
+  drive: Drive;
+  skipTokens: SkipTokens;
+  downloadUrl(file: DriveFile): string;
+}
+
+interface Match {
+  workload: Workload;
+  handle(): Reply;
+}
+
+type Handlers = Partial<Record<"GET" | "POST" | "PUT" | "PATCH" | "DELETE", () => Reply>>;
+
+const USER_SCHEMA: EntitySchema = {
+  name: "user",
+  properties: USER_PROPERTIES,
+  eq: new Set([
+    "id", "accountEnabled", "city", "companyName", "country", "department", "displayName", "employeeId",
+    "givenName", "jobTitle", "mail", "mailNickname", "mobilePhone", "officeLocation", "preferredLanguage",
+    "state", "surname", "usageLocation", "userPrincipalName", "userType",
+  ]),
+  startsWith: new Set([
+    "city", "companyName", "country", "department", "displayName", "employeeId", "givenName", "jobTitle",
+    "mail", "mailNickname", "mobilePhone", "officeLocation", "preferredLanguage", "state", "surname",
+    "usageLocation", "userPrincipalName",
+  ]),
+  collections: new Set(["businessPhones", "imAddresses", "otherMails", "proxyAddresses"]),
+  booleans: new Set(["accountEnabled"]),
+  search: new Set(["displayName", "givenName", "surname", "mail", "mailNickname", "userPrincipalName", "jobTitle"]),
+};
+
+const GROUP_DEFAULT = Object.keys(GROUPS[0]);
+
+const GROUP_SCHEMA: EntitySchema = {
+  name: "group",
+  properties: GROUP_PROPERTIES,
+  eq: new Set(["id", "classification", "description", "displayName", "mail", "mailEnabled", "mailNickname", "securityEnabled", "visibility"]),
+  startsWith: new Set(["description", "displayName", "mail", "mailNickname"]),
+  collections: new Set(["groupTypes", "proxyAddresses", "resourceProvisioningOptions"]),
+  booleans: new Set(["mailEnabled", "securityEnabled"]),
+  search: new Set(["description", "displayName", "mail", "mailNickname"]),
+};
+
+const GROUP_SOURCE: PageSource = { length: GROUPS.length, at: (i) => GROUPS[i] };
+
+/** Routes one authenticated request under /v1.0 or /beta; Graph errors become the error envelope. */
+export function routeGraph(req: GraphRequest, state: TenantState): Reply {
+  let workload: Workload = "gateway";
+  try {
+    const match = matchRoute(req, state);
+    workload = match.workload;
+    return match.handle();
+  } catch (error) {
+    if (!(error instanceof GraphError)) throw error;
+    return errorReply(req.ids, error.status, error.code, error.message, workload, {
+      headers: error.headers,
+      resourceUnits: workload === "directory" ? 1 : undefined,
+    });
+  }
+}
+
+function segmentNotFound(segment: string): GraphError {
+  return new GraphError(400, "BadRequest", `Resource not found for the segment '${segment}'.`);
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new GraphError(400, "BadRequest", "The request URI is not valid. Since the segment contains an invalid escape sequence.");
+  }
+}
+
+function matchRoute(req: GraphRequest, state: TenantState): Match {
+  const drivePath = /^\/me\/drive\/root:(\/.*)$/i.exec(req.path);
+  if (drivePath) return driveByPath(req, state, drivePath[1]);
+
+  const segments = req.path.split("/").filter(Boolean).map(decodeSegment);
+  const lower = segments.map((s) => s.toLowerCase());
+  const [first, second, third, fourth, fifth] = lower;
+
+  if (segments.length === 0) return on(req, "gateway", { GET: () => serviceDocument(req, state) });
+
+  if (first === "me") {
+    if (segments.length === 1) {
+      return on(req, "directory", {
+        GET: () => getUser(req, state, ME_ID),
+        PATCH: () => patchUser(req, state, ME_ID),
+      });
+    }
+    if (second === "joinedteams" && segments.length === 2) return on(req, "teams", { GET: () => joinedTeams(req, state) });
+    if (second === "sendmail" && segments.length === 2) return on(req, "outlook", { POST: () => sendMail(req) });
+    if (second === "drive") {
+      if (segments.length === 2) return on(req, "drive", { GET: () => getDrive(req, state) });
+      if (third === "root" && segments.length === 3) return on(req, "drive", { GET: () => rootItem(req, state) });
+      if (third === "root" && fourth === "children" && segments.length === 4) {
+        return on(req, "drive", { GET: () => rootChildren(req, state) });
+      }
+      if (third === "items" && segments.length >= 4) {
+        const itemId = segments[3];
+        if (segments.length === 4) {
+          return on(req, "drive", {
+            GET: () => (itemId.toUpperCase() === ROOT_ITEM_ID ? rootItem(req, state) : itemMetadata(req, state, findItem(state, itemId), "items")),
+          });
+        }
+        if (fifth === "content" && segments.length === 5) {
+          return on(req, "drive", {
+            GET: () => contentRedirect(state, findItem(state, itemId)),
+            PUT: () => upload(req, state, findItem(state, itemId).path),
+          });
+        }
+        throw segmentNotFound(segments[4]);
+      }
+      throw segmentNotFound(third === "root" && segments.length > 3 ? segments[3] : segments[2]);
+    }
+    throw segmentNotFound(segments[1]);
+  }
+
+  if (first === "users") {
+    if (segments.length === 1) {
+      return on(req, "directory", { GET: () => listUsers(req, state), POST: () => createUser(req, state) });
+    }
+    if (second === "$count" && segments.length === 2) return on(req, "directory", { GET: () => countUsers(req, state) });
+    if (segments.length === 2) {
+      const key = segments[1];
+      return on(req, "directory", {
+        GET: () => getUser(req, state, key),
+        PATCH: () => patchUser(req, state, key),
+        DELETE: () => deleteUser(state, key),
+      });
+    }
+    throw segmentNotFound(segments[2]);
+  }
+
+  if (first === "groups") {
+    if (segments.length === 1) return on(req, "directory", { GET: () => listGroups(req, state), POST: notImplemented });
+    if (second === "$count" && segments.length === 2) return on(req, "directory", { GET: () => countGroups(req) });
+    if (segments.length === 2) {
+      const id = segments[1];
+      return on(req, "directory", { GET: () => getGroup(req, state, id), PATCH: notImplemented, DELETE: notImplemented });
+    }
+    throw segmentNotFound(segments[2]);
+  }
+
+  throw segmentNotFound(segments[0]);
+}
+
+function on(req: GraphRequest, workload: Workload, handlers: Handlers): Match {
+  const method = (req.method === "HEAD" ? "GET" : req.method) as keyof Handlers;
+  const handler = handlers[method];
+  return {
+    workload,
+    handle:
+      handler ??
+      (() => {
+        if (workload === "outlook") throw new GraphError(405, "ErrorInvalidRequest", "The OData request is not supported.");
+        throw new GraphError(405, workload === "directory" ? "Request_BadRequest" : "BadRequest", "Specified HTTP method is not allowed for the request target.");
+      }),
+  };
+}
+
+/** Operations Graph has but the emulator does not model. */
+function notImplemented(): Reply {
+  throw new GraphError(501, "NotImplemented", "This operation target is not yet supported.");
+}
+
+function header(req: GraphRequest, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(", ") : value;
+}
+
+/** `ConsistencyLevel: eventual` (DC concepts/aad-advanced-queries.md). */
+function isEventual(req: GraphRequest): boolean {
+  return (header(req, "consistencylevel") ?? "").trim().toLowerCase() === "eventual";
+}
+
+/**
+ * Graph answers a missing or non-JSON Content-Type, and malformed JSON, with this 400 rather than 415
+ * (microsoft-graph-docs-contrib issue #6337: "Request returns HTTP 400 if no Content-Type").
+ */
+function unreadableJson(): GraphError {
+  return new GraphError(400, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.");
+}
+
+function readJson(req: GraphRequest): Entity {
+  const type = header(req, "content-type") ?? "";
+  if (!/^application\/json(\s*;|\s*$)/i.test(type)) throw unreadableJson();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(req.body.toString("utf8"));
+  } catch {
+    throw unreadableJson();
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw unreadableJson();
+  return parsed as Entity;
+}
+
+function serviceDocument(req: GraphRequest, state: TenantState): Reply {
+  const sets = [
+    { name: "users", kind: "EntitySet", url: "users" },
+    { name: "groups", kind: "EntitySet", url: "groups" },
+    { name: "drives", kind: "EntitySet", url: "drives" },
+    { name: "me", kind: "Singleton", url: "me" },
+  ];
+  return jsonReply(200, { "@odata.context": `${state.origin}/${req.version}/$metadata`, value: sets }, "gateway");
+}
+
+function listCollection(
+  req: GraphRequest,
+  state: TenantState,
+  entitySet: "users" | "groups",
+  schema: EntitySchema,
+  source: PageSource,
+  total: () => number,
+  defaults: string[],
+): Reply {
+  const options = parseQuery(req.rawQuery, req.version);
+  if (options.has("$skip")) throw new GraphError(400, "Request_BadRequest", "'$skip' is not supported by the service.");
+  if (options.has("$orderby")) throw new GraphError(400, "Request_UnsupportedQuery", "Sorting not supported for current query.");
+  const top = parseTop(options, 100);
+  const select = parseSelect(options, schema);
+  const eventual = isEventual(req);
+  const count = parseCount(options) && eventual;
+  const predicate = both(parseFilter(options, schema, count), parseSearch(options, schema, eventual));
+  const token = options.get("$skiptoken");
+  const start = token === undefined ? 0 : state.skipTokens.decode(token);
+  const page = readPage(source, start, top, predicate, select ?? defaults);
+
+  const payload: Entity = { "@odata.context": contextUrl(state.origin, req.version, entitySet, select, false) };
+  // @odata.count only on the first page, and only with ConsistencyLevel: eventual (DC concepts/paging.md).
+  if (count && token === undefined) payload["@odata.count"] = predicate ? countMatching(source, predicate) : total();
+  if (page.next !== undefined) {
+    payload["@odata.nextLink"] = nextLink(state.origin, `/${req.version}/${entitySet}`, req.rawQuery, state.skipTokens.encode(page.next));
+  }
+  payload.value = page.items.map((e) => project(e, select ?? defaults));
+  return jsonReply(200, payload, "directory", { resourceUnits: 2 });
+}
+
+function countCollection(req: GraphRequest, schema: EntitySchema, source: PageSource, total: () => number): Reply {
+  // The /$count segment needs ConsistencyLevel: eventual (DC concepts/aad-advanced-queries.md, first error sample).
+  if (!isEventual(req)) throw new GraphError(400, "Request_BadRequest", "$count is not currently supported.");
+  const options = parseQuery(req.rawQuery, req.version);
+  const predicate = both(parseFilter(options, schema, true), parseSearch(options, schema, true));
+  return textReply(200, String(predicate ? countMatching(source, predicate) : total()), "directory", 1);
+}
+
+function userDefaults(req: GraphRequest): string[] {
+  return req.version === "beta" ? USER_DEFAULT_BETA : USER_DEFAULT_V1;
+}
+
+function listUsers(req: GraphRequest, state: TenantState): Reply {
+  return listCollection(req, state, "users", USER_SCHEMA, state.users, () => state.users.count(), userDefaults(req));
+}
+
+function countUsers(req: GraphRequest, state: TenantState): Reply {
+  return countCollection(req, USER_SCHEMA, state.users, () => state.users.count());
+}
+
+function listGroups(req: GraphRequest, state: TenantState): Reply {
+  return listCollection(req, state, "groups", GROUP_SCHEMA, GROUP_SOURCE, () => GROUPS.length, GROUP_DEFAULT);
+}
+
+function countGroups(req: GraphRequest): Reply {
+  return countCollection(req, GROUP_SCHEMA, GROUP_SOURCE, () => GROUPS.length);
+}
+
+function notFound(key: string): GraphError {
+  return new GraphError(404, "Request_ResourceNotFound", `Resource '${key}' does not exist or one of its queried reference-property objects are not present.`);
+}
+
+function findUser(state: TenantState, key: string): { position: number; user: Entity } {
+  const found = state.users.find(key);
+  if (!found) throw notFound(key);
+  return found;
+}
+
+function getUser(req: GraphRequest, state: TenantState, key: string): Reply {
+  const options = parseQuery(req.rawQuery, req.version);
+  const select = parseSelect(options, USER_SCHEMA);
+  const { user } = findUser(state, key);
+  const payload = { "@odata.context": contextUrl(state.origin, req.version, "users", select, true), ...project(user, select ?? userDefaults(req)) };
+  return jsonReply(200, payload, "directory", { resourceUnits: 1 });
+}
+
+function getGroup(req: GraphRequest, state: TenantState, id: string): Reply {
+  const options = parseQuery(req.rawQuery, req.version);
+  const select = parseSelect(options, GROUP_SCHEMA);
+  const group = GROUPS.find((g) => String(g.id) === id.toLowerCase());
+  if (!group) throw notFound(id);
+  const payload = { "@odata.context": contextUrl(state.origin, req.version, "groups", select, true), ...project(group, select ?? GROUP_DEFAULT) };
+  return jsonReply(200, payload, "directory", { resourceUnits: 1 });
+}
+
+function invalidValue(property: string): GraphError {
+  return new GraphError(400, "Request_BadRequest", `Invalid value specified for property '${property}' of resource 'User'.`);
+}
+
+/** Rejects properties the user type lacks (OData reader message) or that clients may not write. */
+function checkUserProperties(body: Entity): void {
+  for (const key of Object.keys(body)) {
+    if (key.includes("@")) continue;
+    if (!USER_PROPERTIES.includes(key)) {
+      throw new GraphError(
+        400,
+        "BadRequest",
+        `The property '${key}' does not exist on type 'microsoft.graph.user'. Make sure to only use property names that are defined by the type or mark the type as open type.`,
+      );
+    }
+    if (!USER_WRITABLE.has(key)) throw new GraphError(400, "Request_BadRequest", `Property '${key}' is read-only and cannot be set.`);
+  }
+}
+
+function isNonEmptyString(value: unknown): value is string {
+  return typeof value === "string" && value.trim() !== "";
+}
+
+/** Entra ID password policy: 8-256 characters, three of lower/upper/digit/symbol. */
+function checkPassword(profile: unknown): void {
+  const password = typeof profile === "object" && profile !== null ? (profile as Entity).password : undefined;
+  if (!isNonEmptyString(password)) throw invalidValue("passwordProfile");
+  const classes = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((r) => r.test(password)).length;
+  if (password.length < 8 || password.length > 256 || classes < 3) {
+    throw new GraphError(400, "Request_BadRequest", "The specified password does not comply with password complexity requirements. Please provide a different password.");
+  }
+}
+
+function checkUserValues(body: Entity, state: TenantState, selfId?: string): void {
+  if ("accountEnabled" in body && typeof body.accountEnabled !== "boolean") throw invalidValue("accountEnabled");
+  for (const key of ["displayName", "mailNickname"]) {
+    if (key in body && !isNonEmptyString(body[key])) throw invalidValue(key);
+  }
+  if ("passwordProfile" in body) checkPassword(body.passwordProfile);
+  if ("userPrincipalName" in body) {
+    const upn = body.userPrincipalName;
+    if (!isNonEmptyString(upn) || !/^[A-Za-z0-9'._!#^~-]+@[^@\s]+$/.test(upn)) throw invalidValue("userPrincipalName");
+    const domain = upn.slice(upn.indexOf("@") + 1).toLowerCase();
+    if (!VERIFIED_DOMAINS.includes(domain)) {
+      throw new GraphError(
+        400,
+        "Request_BadRequest",
+        "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.",
+      );
+    }
+    const existing = state.users.find(upn);
+    if (existing && existing.user.id !== selfId) {
+      throw new GraphError(400, "Request_BadRequest", "Another object with the same value for property userPrincipalName already exists.");
+    }
+  }
+}
+
+function createUser(req: GraphRequest, state: TenantState): Reply {
+  const body = readJson(req);
+  checkUserProperties(body);
+  for (const key of USER_REQUIRED) {
+    if (body[key] === undefined || body[key] === null) throw invalidValue(key);
+  }
+  checkUserValues(body, state);
+  const user = state.users.create(body);
+  const properties = ["id", ...userDefaults(req).filter((p) => p !== "id")];
+  const payload = { "@odata.context": contextUrl(state.origin, req.version, "users", undefined, true), ...project(user, properties) };
+  // Graph's Location for a new user is the directory-object URL (seen in Graph Explorer, docs issue microsoft-graph-docs#7589).
+  const location = `${state.origin}/v2/${TENANT_ID}/directoryObjects/${String(user.id)}/Microsoft.DirectoryServices.User`;
+  return jsonReply(201, payload, "directory", { resourceUnits: 1, headers: { Location: location } });
+}
+
+function patchUser(req: GraphRequest, state: TenantState, key: string): Reply {
+  const { position, user } = findUser(state, key);
+  const body = readJson(req);
+  checkUserProperties(body);
+  for (const property of ["accountEnabled", "displayName", "mailNickname", "userPrincipalName"]) {
+    if (property in body && body[property] === null) throw invalidValue(property);
+  }
+  checkUserValues(body, state, String(user.id));
+  state.users.update(position, body);
+  return emptyReply(204, "directory", { resourceUnits: 1 });
+}
+
+function deleteUser(state: TenantState, key: string): Reply {
+  const { position } = findUser(state, key);
+  state.users.remove(position);
+  return emptyReply(204, "directory", { resourceUnits: 1 });
+}
+
+function joinedTeams(req: GraphRequest, state: TenantState): Reply {
+  return jsonReply(
+    200,
+    { "@odata.context": `${state.origin}/${req.version}/$metadata#teams`, "@odata.count": JOINED_TEAMS.length, value: JOINED_TEAMS },
+    "teams",
+  );
+}
+
+/** POST /me/sendMail: 202 Accepted, empty body, `Cache-Control: private`, `Content-Length: 0` (captured response). */
+function sendMail(req: GraphRequest): Reply {
+  const type = header(req, "content-type") ?? "";
+  // text/plain carries a base64 MIME message (DC user-sendmail.md, example 4).
+  if (!/^text\/plain/i.test(type)) readJson(req);
+  return emptyReply(202, "outlook");
+}
+
+function driveContext(state: TenantState, req: GraphRequest, suffix: string): string {
+  return `${state.origin}/${req.version}/$metadata#users('${ME_ID}')/drive/${suffix}`;
+}
+
+function getDrive(req: GraphRequest, state: TenantState): Reply {
+  const used = state.drive.list().reduce((sum, f) => sum + f.bytes.length, 0);
+  const total = 1_099_511_627_776;
+  return jsonReply(
+    200,
+    {
+      "@odata.context": `${state.origin}/${req.version}/$metadata#drives/$entity`,
+      createdDateTime: "2017-09-25T03:51:04Z",
+      description: "",
+      id: DRIVE_ID,
+      lastModifiedDateTime: "2023-03-14T09:28:41Z",
+      name: "OneDrive",
+      webUrl: "https://contoso-my.sharepoint.com/personal/meganb_contoso_onmicrosoft_com/Documents",
+      driveType: "business",
+      createdBy: { user: { displayName: "System Account" } },
+      lastModifiedBy: { user: { email: "MeganB@contoso.onmicrosoft.com", id: ME_ID, displayName: "Megan Bowen" } },
+      owner: { user: { email: "MeganB@contoso.onmicrosoft.com", id: ME_ID, displayName: "Megan Bowen" } },
+      quota: { deleted: 0, remaining: total - used, state: "normal", total, used },
+    },
+    "drive",
+  );
+}
+
+function rootItem(req: GraphRequest, state: TenantState): Reply {
+  const files = state.drive.list();
+  return jsonReply(
+    200,
+    {
+      "@odata.context": driveContext(state, req, "root/$entity"),
+      createdDateTime: "2017-09-25T03:51:04Z",
+      id: ROOT_ITEM_ID,
+      lastModifiedDateTime: "2023-03-14T09:28:41Z",
+      name: "root",
+      webUrl: "https://contoso-my.sharepoint.com/personal/meganb_contoso_onmicrosoft_com/Documents",
+      size: files.reduce((sum, f) => sum + f.bytes.length, 0),
+      parentReference: { driveType: "business", driveId: DRIVE_ID },
+      fileSystemInfo: { createdDateTime: "2017-09-25T03:51:04Z", lastModifiedDateTime: "2023-03-14T09:28:41Z" },
+      folder: { childCount: files.length },
+      root: {},
+    },
+    "drive",
+  );
+}
+
+function rootChildren(req: GraphRequest, state: TenantState): Reply {
+  const files = state.drive.list().sort((a, b) => a.path.localeCompare(b.path));
+  return jsonReply(
+    200,
+    { "@odata.context": driveContext(state, req, "root/children"), value: files.map((f) => driveItemJson(f, state.downloadUrl(f))) },
+    "drive",
+  );
+}
+
+function itemNotFound(): GraphError {
+  return new GraphError(404, "itemNotFound", "The resource could not be found.");
+}
+
+function findItem(state: TenantState, id: string): DriveFile {
+  const file = state.drive.get(id);
+  if (!file) throw itemNotFound();
+  return file;
+}
+
+function itemMetadata(req: GraphRequest, state: TenantState, file: DriveFile, via: "items" | "root"): Reply {
+  const suffix = via === "items" ? "items/$entity" : "root/$entity";
+  return jsonReply(200, { "@odata.context": driveContext(state, req, suffix), ...driveItemJson(file, state.downloadUrl(file)) }, "drive");
+}
+
+/** GET …/content → 302 to the pre-authenticated downloadUrl, no body (DC driveitem-get-content.md). */
+function contentRedirect(state: TenantState, file: DriveFile): Reply {
+  return emptyReply(302, "drive", { headers: { Location: state.downloadUrl(file) } });
+}
+
+/** PUT …/content: 201 Created for a new file, 200 OK when it replaces one (DC driveitem-put-content.md). */
+function upload(req: GraphRequest, state: TenantState, path: string): Reply {
+  const { file, created } = state.drive.put(path, req.body);
+  const payload = {
+    "@odata.context": `${state.origin}/${req.version}/$metadata#drives('${encodeURIComponent(DRIVE_ID)}')/items/$entity`,
+    ...driveItemJson(file, state.downloadUrl(file)),
+  };
+  return jsonReply(created ? 201 : 200, payload, "drive");
+}
+
+/** /me/drive/root:/{path}[:][/content] addressing (DC concepts/onedrive-concept-overview.md, path-based addressing). */
+function driveByPath(req: GraphRequest, state: TenantState, rest: string): Match {
+  let raw = rest;
+  let content = false;
+  if (/:\/content$/i.test(raw)) {
+    raw = raw.slice(0, -":/content".length);
+    content = true;
+  } else if (raw.endsWith(":")) {
+    raw = raw.slice(0, -1);
+  }
+  const path = "/" + raw.split("/").filter(Boolean).map(decodeSegment).join("/");
+  if (path === "/") return on(req, "drive", { GET: () => rootItem(req, state) });
+  const existing = (): DriveFile => {
+    const file = state.drive.byPath(path);
+    if (!file) throw itemNotFound();
+    return file;
+  };
+  if (content) {
+    return on(req, "drive", { GET: () => contentRedirect(state, existing()), PUT: () => upload(req, state, path) });
+  }
+  return on(req, "drive", { GET: () => itemMetadata(req, state, existing(), "root") });
+}
