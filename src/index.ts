@@ -1,6 +1,9 @@
 import { component } from "@prismatic-io/spectral";
+import { batchRequests } from "./actions/batchRequests";
+import { fetchAllPages } from "./actions/fetchAllPages";
 import { rawRequest } from "./actions/rawRequest";
 import { connections } from "./connections";
+import { dataSources } from "./dataSources";
 import { handleGraphError } from "./errorHook";
 
 export default component({
@@ -13,6 +16,7 @@ export default component({
     category: "Application Connectors",
   },
   hooks: { error: handleGraphError },
-  actions: { rawRequest },
+  actions: { rawRequest, fetchAllPages, batchRequests },
   connections,
+  dataSources,
 });

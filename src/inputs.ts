@@ -272,6 +272,18 @@ export const maxRetryAfterSecondsInput = input({
   clean: (value: unknown) => cleanWholeNumber("Longest Throttle Wait (s)", value, 120, 900),
 });
 
+/** Throttle and retry inputs every Graph action takes; the client applies them. */
+export const retryInputs = {
+  maxThrottleRetries: maxThrottleRetriesInput,
+  maxRetryAfterSeconds: maxRetryAfterSecondsInput,
+  maxRetries: maxRetriesInput,
+  retryDelayMS: retryDelayMSInput,
+  useExponentialBackoff: useExponentialBackoffInput,
+  retryAllErrors: retryAllErrorsInput,
+  timeout: timeoutInput,
+  debugRequest: debugRequestInput,
+};
+
 export const rawRequestInputs = {
   connection: connectionInput,
   url: urlInput,
@@ -292,4 +304,131 @@ export const rawRequestInputs = {
   apiVersion: apiVersionInput,
   maxThrottleRetries: maxThrottleRetriesInput,
   maxRetryAfterSeconds: maxRetryAfterSecondsInput,
+};
+
+function cleanOptionalCap(label: string, value: unknown): number | undefined {
+  const n = cleanWholeNumber(label, value, 0);
+  return n > 0 ? n : undefined;
+}
+
+export const pagedUrlInput = input({
+  label: "URL",
+  placeholder: "/users",
+  type: "string",
+  required: true,
+  comments:
+    "The collection to read: a path such as /users, /groups/{id}/members or /users/delta (the base URL https://graph.microsoft.com/{version} is already included), or a Graph URL copied from an @odata.nextLink or @odata.deltaLink to continue where an earlier run stopped.",
+  example: "/users",
+  clean: urlInput.clean,
+});
+
+export const pagedHeadersInput = input({
+  label: "Header",
+  placeholder: "Header",
+  type: "string",
+  collection: "keyvaluelist",
+  required: false,
+  comments:
+    "Headers sent with every page. Graph does not carry headers such as ConsistencyLevel: eventual or Prefer into the @odata.nextLink, so they are sent again on each page.",
+  example: "ConsistencyLevel: eventual",
+  clean: headersInput.clean,
+});
+
+export const maxPagesInput = input({
+  label: "Max Pages",
+  type: "string",
+  required: false,
+  comments:
+    "Stop after this many pages. Leave empty for no limit. When a limit stops the read, the output keeps the @odata.nextLink to continue from, and the step logs it.",
+  example: "50",
+  clean: (value: unknown) => cleanOptionalCap("Max Pages", value),
+});
+
+export const maxItemsInput = input({
+  label: "Max Items",
+  type: "string",
+  required: false,
+  comments:
+    "Stop once this many items have been read. Leave empty for no limit. The page that reaches the limit is returned whole, so continuing from the output's @odata.nextLink skips nothing.",
+  example: "5000",
+  clean: (value: unknown) => cleanOptionalCap("Max Items", value),
+});
+
+export const restartOnResyncInput = input({
+  label: "Restart Expired Delta Sync",
+  type: "boolean",
+  default: "false",
+  required: false,
+  comments:
+    "When Graph answers 410 Gone to a delta query (the stored delta token expired, or Graph needs a full resync), start the full sync again from the URL Graph gives, instead of failing with an error that names that URL.",
+  clean: (value: unknown) => cleanBoolean("Restart Expired Delta Sync", value),
+});
+
+export const fetchAllPagesInputs = {
+  connection: connectionInput,
+  url: pagedUrlInput,
+  queryParams: queryParamsInput,
+  headers: pagedHeadersInput,
+  apiVersion: apiVersionInput,
+  maxPages: maxPagesInput,
+  maxItems: maxItemsInput,
+  restartOnResync: restartOnResyncInput,
+  ...retryInputs,
+};
+
+export const batchRequestsInput = input({
+  label: "Requests",
+  type: "code",
+  language: "json",
+  required: true,
+  comments:
+    "A JSON list of requests, each {\"id\", \"method\", \"url\", \"headers\", \"body\", \"dependsOn\"}. id is optional (numbers are assigned); url is a path relative to the version root (/me/messages) or a Graph URL; a body needs a Content-Type header, except JSON objects, which get application/json; dependsOn lists ids that must succeed first. Any number of requests: they are sent 20 (or Batch Size) at a time.",
+  example: '[{"id":"1","method":"GET","url":"/me"},{"id":"2","method":"PATCH","url":"/me","body":{"jobTitle":"Engineer"},"dependsOn":["1"]}]',
+});
+
+export const batchSizeInput = input({
+  label: "Batch Size",
+  type: "string",
+  default: "20",
+  required: false,
+  comments:
+    "Requests per $batch call, at most 20 (Graph's limit). Lower it for Outlook mail and calendar calls: Outlook runs at most 4 requests at a time per mailbox.",
+  clean: (value: unknown) => {
+    const n = cleanWholeNumber("Batch Size", value, 20, 20);
+    if (n < 1) throw new InputError("Batch Size", "must be at least 1");
+    return n;
+  },
+});
+
+export const batchConcurrencyInput = input({
+  label: "Concurrent Batches",
+  type: "string",
+  default: "2",
+  required: false,
+  comments: "How many $batch calls may be in flight at once when their requests do not depend on each other.",
+  clean: (value: unknown) => {
+    const n = cleanWholeNumber("Concurrent Batches", value, 2, 10);
+    if (n < 1) throw new InputError("Concurrent Batches", "must be at least 1");
+    return n;
+  },
+});
+
+export const failOnItemErrorInput = input({
+  label: "Fail On Failed Requests",
+  type: "boolean",
+  default: "true",
+  required: false,
+  comments:
+    "If true, the step fails when any request in the batch failed, with a summary naming each failed id, status and Graph code. If false, failures are only reported in the output, one entry per request.",
+  clean: (value: unknown) => (value === undefined || value === null || value === "" ? true : cleanBoolean("Fail On Failed Requests", value)),
+});
+
+export const batchRequestsInputs = {
+  connection: connectionInput,
+  requests: batchRequestsInput,
+  apiVersion: apiVersionInput,
+  batchSize: batchSizeInput,
+  concurrency: batchConcurrencyInput,
+  failOnItemError: failOnItemErrorInput,
+  ...retryInputs,
 };

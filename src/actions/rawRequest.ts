@@ -1,7 +1,7 @@
 import { action } from "@prismatic-io/spectral";
-import { createGraphClient } from "../client";
 import { prepareDataBody, prepareMultipartBody } from "../client/body";
 import { InputError } from "../client/errors";
+import { graphClientFor } from "./clientOptions";
 import { rawRequestInputs } from "../inputs";
 import { rawRequestExamplePayload } from "../examplePayloads";
 
@@ -17,20 +17,7 @@ export const rawRequest = action({
     if (dataBody && multipartBody) {
       throw new InputError("Data", "cannot be combined with Form Data or File Data; send one kind of body");
     }
-    const client = createGraphClient(params.connection, {
-      apiVersion: params.apiVersion,
-      timeoutMs: params.timeout,
-      debug: params.debugRequest || context.debug.enabled,
-      logger: context.logger,
-      retry: {
-        maxThrottleRetries: params.maxThrottleRetries,
-        maxRetryAfterMs: params.maxRetryAfterSeconds * 1000,
-        maxErrorRetries: params.maxRetries,
-        retryAllErrors: params.retryAllErrors,
-        retryDelayMs: params.retryDelayMS,
-        useExponentialBackoff: params.useExponentialBackoff,
-      },
-    });
+    const client = graphClientFor(context, params);
     const response = await client.request({
       method: params.method,
       url: params.url,

@@ -21,6 +21,8 @@ export interface GraphErrorDetails {
   clientRequestId?: string;
   date?: string;
   retryAfterSeconds?: number;
+  /** The Location header, when Graph sent one (a 410 names where a delta sync restarts). */
+  location?: string;
   /** Graph's response body, parsed when it is JSON. */
   body?: unknown;
   /** Extra sentence appended to the message (for example why retrying stopped). */
@@ -39,6 +41,7 @@ export class GraphRequestError extends Error {
   readonly clientRequestId?: string;
   readonly date?: string;
   readonly retryAfterSeconds?: number;
+  readonly location?: string;
   readonly method: string;
   readonly url: string;
   readonly data?: unknown;
@@ -53,6 +56,7 @@ export class GraphRequestError extends Error {
     this.clientRequestId = details.clientRequestId;
     this.date = details.date;
     this.retryAfterSeconds = details.retryAfterSeconds;
+    this.location = details.location;
     this.method = details.method;
     this.url = details.url;
     this.data = details.body;
@@ -72,6 +76,17 @@ export class GraphNetworkError extends Error {
         (attempts > 1 ? ` (after ${attempts} attempts)` : ""),
     );
     this.name = "GraphNetworkError";
+  }
+}
+
+/** Some requests of a batch failed and the step was asked to fail for it; every item's answer stays in `data`. */
+export class GraphBatchError extends Error {
+  constructor(
+    message: string,
+    readonly data: unknown[],
+  ) {
+    super(message);
+    this.name = "GraphBatchError";
   }
 }
 

@@ -24,6 +24,8 @@ export interface GraphRequest {
   method: string;
   /** A path relative to the version root, or an absolute URL on the Graph origin. */
   url: string;
+  /** The input that gave the URL, named in errors (default "URL"). */
+  urlLabel?: string;
   query?: ReadonlyArray<readonly [string, string]>;
   /** The user's headers: they override the defaults, except Authorization and Host. */
   headers?: ReadonlyArray<readonly [string, string]>;
@@ -70,7 +72,7 @@ export class GraphClient {
   /** Resolves, validates and sends one logical request (its retries and redirects included). */
   async request(req: GraphRequest): Promise<GraphResponse> {
     const method = req.method.toUpperCase();
-    const url = appendQuery(resolveGraphUrl(req.url, this.endpoint), req.query ?? []);
+    const url = appendQuery(resolveGraphUrl(req.url, this.endpoint, req.urlLabel), req.query ?? []);
     const responseType = req.responseType ?? "json";
     if (req.body && (method === "GET" || method === "HEAD")) {
       throw new InputError("Data", `a ${method} request cannot carry a body; remove Data, Form Data and File Data or choose another Method`);
@@ -203,6 +205,11 @@ export class GraphClient {
     } else if (decision.reason === "error-budget-spent" && maxErrorRetries > 0) {
       note = `Gave up after ${stats.attempts} attempts.`;
     }
+    const location = response.headers.location;
+    if (response.status === 410) {
+      // Graph's delta answer when a token expired or a full resync is needed; Location is where to restart.
+      note = `The delta or paging token is no longer valid, so Graph needs a full sync${location ? `; start again from ${location}` : ""}.`;
+    }
     const details = {
       status: response.status,
       method,
@@ -213,6 +220,7 @@ export class GraphClient {
       clientRequestId: envelope.clientRequestId ?? response.headers["client-request-id"] ?? sentClientRequestId,
       date: envelope.date ?? response.headers.date,
       retryAfterSeconds,
+      location,
       body,
       note,
     };

@@ -6,6 +6,8 @@ const FAULT_STATUSES = new Set([429, 500, 502, 503, 504]);
 interface ArmedRule {
   method?: string;
   path: string | RegExp;
+  /** Matching requests still to let through before the rule starts firing. */
+  skip: number;
   remaining: number;
   fault: Fault;
 }
@@ -21,19 +23,31 @@ export class FaultQueue {
       throw new RangeError(`Fault status must be one of ${[...FAULT_STATUSES].join(", ")}`);
     }
     if (rule.fault.kind === "slow" && !(rule.fault.delayMs >= 0)) throw new RangeError("Fault delayMs must be >= 0");
-    this.rules.push({ method: rule.method?.toUpperCase(), path: rule.path, remaining: times, fault: rule.fault });
+    const skip = rule.skip ?? 0;
+    if (!Number.isInteger(skip) || skip < 0) throw new RangeError(`FaultRule.skip must be a non-negative integer, got ${skip}`);
+    this.rules.push({ method: rule.method?.toUpperCase(), path: rule.path, skip, remaining: times, fault: rule.fault });
   }
 
-  /** The fault for this request, if a rule matches; consumes one firing of that rule. */
-  take(method: string, path: string): Fault | undefined {
-    const index = this.rules.findIndex(
-      (r) => (r.method === undefined || r.method === method.toUpperCase()) && matches(r.path, path),
-    );
-    if (index < 0) return undefined;
-    const rule = this.rules[index];
-    rule.remaining -= 1;
-    if (rule.remaining === 0) this.rules.splice(index, 1);
-    return rule.fault;
+  /**
+   * The fault for this request, if a rule matches; consumes one firing of that rule. With `kinds`, rules of
+   * other kinds are passed over and stay armed (batch items cannot suffer a socket reset or truncation).
+   */
+  take(method: string, path: string, kinds?: readonly Fault["kind"][]): Fault | undefined {
+    for (let index = 0; index < this.rules.length; index++) {
+      const rule = this.rules[index];
+      if (rule.method !== undefined && rule.method !== method.toUpperCase()) continue;
+      if (kinds !== undefined && !kinds.includes(rule.fault.kind)) continue;
+      if (!matches(rule.path, path)) continue;
+      if (rule.skip > 0) {
+        // Still letting matches through; a later rule may fire for this one.
+        rule.skip -= 1;
+        continue;
+      }
+      rule.remaining -= 1;
+      if (rule.remaining === 0) this.rules.splice(index, 1);
+      return rule.fault;
+    }
+    return undefined;
   }
 
   clear(): void {

@@ -37,6 +37,8 @@ export class GraphError extends Error {
     readonly code: string,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** Workload-specific innerError members placed before date / request-id / client-request-id. */
+    readonly inner?: Record<string, unknown>,
   ) {
     super(message);
   }
@@ -108,7 +110,7 @@ export function errorReply(
   code: string,
   message: string,
   workload: Workload,
-  options: { headers?: Record<string, string>; innerError?: Record<string, string>; resourceUnits?: number } = {},
+  options: { headers?: Record<string, string>; innerError?: Record<string, unknown>; resourceUnits?: number } = {},
 ): Reply {
   const innerError = options.innerError ?? {
     date: innerErrorDate(),

@@ -60,7 +60,7 @@ export function parseCount(options: Map<string, string>): boolean {
 
 export interface EntitySchema {
   /** "user" → "microsoft.graph.user" and "resource 'User'" in messages. */
-  name: "user" | "group";
+  name: "user" | "group" | "team" | "channel";
   properties: string[];
   /** Properties supporting eq in a basic (non-advanced) query. */
   eq: Set<string>;
@@ -72,7 +72,7 @@ export interface EntitySchema {
 }
 
 function resourceName(schema: EntitySchema): string {
-  return schema.name === "user" ? "User" : "Group";
+  return schema.name[0].toUpperCase() + schema.name.slice(1);
 }
 
 function canonical(schema: EntitySchema, name: string): string | undefined {

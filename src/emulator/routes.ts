@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 
-import { emptyReply, errorReply, GraphError, jsonReply, textReply, type Reply, type RequestIds, type Workload } from "./http";
+import { deltaQuery, type DeltaContext, type DeltaTokens } from "./delta";
+import { emptyReply, errorReply, GraphError, innerErrorDate, jsonReply, textReply, type Reply, type RequestIds, type Workload } from "./http";
 import {
   both,
   contextUrl,
@@ -19,6 +20,8 @@ import {
   type SkipTokens,
 } from "./odata";
 import {
+  CHANNEL_PROPERTIES,
+  CHANNELS,
   DRIVE_ID,
   driveItemJson,
   GROUP_PROPERTIES,
@@ -26,6 +29,8 @@ import {
   JOINED_TEAMS,
   ME_ID,
   ROOT_ITEM_ID,
+  TEAM_PROPERTIES,
+  TEAMS,
   TENANT_ID,
   USER_DEFAULT_BETA,
   USER_DEFAULT_V1,
@@ -56,6 +61,9 @@ export interface TenantState {
   users: UserDirectory;
   drive: Drive;
   skipTokens: SkipTokens;
+  deltaTokens: DeltaTokens;
+  /** Items per delta page. */
+  deltaPageSize: number;
   downloadUrl(file: DriveFile): string;
 }
 
@@ -98,6 +106,29 @@ const GROUP_SCHEMA: EntitySchema = {
 
 const GROUP_SOURCE: PageSource = { length: GROUPS.length, at: (i) => GROUPS[i] };
 
+/** /teams supports $filter, $select, $top, $skiptoken and $count (DC teams-list.md); its examples filter on displayName. */
+const TEAM_SCHEMA: EntitySchema = {
+  name: "team",
+  properties: TEAM_PROPERTIES,
+  eq: new Set(["id", "displayName", "description", "visibility"]),
+  startsWith: new Set(["displayName", "description"]),
+  collections: new Set(),
+  booleans: new Set(["isArchived"]),
+  search: new Set(),
+};
+
+const TEAM_SOURCE: PageSource = { length: TEAMS.length, at: (i) => TEAMS[i] };
+
+const CHANNEL_SCHEMA: EntitySchema = {
+  name: "channel",
+  properties: CHANNEL_PROPERTIES,
+  eq: new Set(["id", "displayName", "membershipType"]),
+  startsWith: new Set(["displayName"]),
+  collections: new Set(),
+  booleans: new Set(["isArchived"]),
+  search: new Set(),
+};
+
 /** Routes one authenticated request under /v1.0 or /beta; Graph errors become the error envelope. */
 export function routeGraph(req: GraphRequest, state: TenantState): Reply {
   let workload: Workload = "gateway";
@@ -107,8 +138,15 @@ export function routeGraph(req: GraphRequest, state: TenantState): Reply {
     return match.handle();
   } catch (error) {
     if (!(error instanceof GraphError)) throw error;
+    const innerError = error.inner && {
+      ...error.inner,
+      date: innerErrorDate(),
+      "request-id": req.ids.requestId,
+      "client-request-id": req.ids.clientRequestId,
+    };
     return errorReply(req.ids, error.status, error.code, error.message, workload, {
       headers: error.headers,
+      innerError,
       resourceUnits: workload === "directory" ? 1 : undefined,
     });
   }
@@ -176,6 +214,8 @@ function matchRoute(req: GraphRequest, state: TenantState): Match {
       return on(req, "directory", { GET: () => listUsers(req, state), POST: () => createUser(req, state) });
     }
     if (second === "$count" && segments.length === 2) return on(req, "directory", { GET: () => countUsers(req, state) });
+    // `/delta` is a shortcut for `/microsoft.graph.delta`, which the SDKs send (DC concepts/delta-query-users.md tip).
+    if (isDelta(second) && segments.length === 2) return on(req, "directory", { GET: () => delta(req, state, "users") });
     if (segments.length === 2) {
       const key = segments[1];
       return on(req, "directory", {
@@ -190,6 +230,7 @@ function matchRoute(req: GraphRequest, state: TenantState): Match {
   if (first === "groups") {
     if (segments.length === 1) return on(req, "directory", { GET: () => listGroups(req, state), POST: notImplemented });
     if (second === "$count" && segments.length === 2) return on(req, "directory", { GET: () => countGroups(req) });
+    if (isDelta(second) && segments.length === 2) return on(req, "directory", { GET: () => delta(req, state, "groups") });
     if (segments.length === 2) {
       const id = segments[1];
       return on(req, "directory", { GET: () => getGroup(req, state, id), PATCH: notImplemented, DELETE: notImplemented });
@@ -197,7 +238,19 @@ function matchRoute(req: GraphRequest, state: TenantState): Match {
     throw segmentNotFound(segments[2]);
   }
 
+  if (first === "teams") {
+    if (segments.length === 1) return on(req, "teams", { GET: () => listTeams(req, state), POST: notImplemented });
+    const team = (): Entity => findTeam(segments[1]);
+    if (segments.length === 2) return on(req, "teams", { GET: () => getTeam(req, state, team()) });
+    if (third === "channels" && segments.length === 3) return on(req, "teams", { GET: () => listChannels(req, state, team()), POST: notImplemented });
+    throw segmentNotFound(segments[2]);
+  }
+
   throw segmentNotFound(segments[0]);
+}
+
+function isDelta(segment: string | undefined): boolean {
+  return segment === "delta" || segment === "microsoft.graph.delta";
 }
 
 function on(req: GraphRequest, workload: Workload, handlers: Handlers): Match {
@@ -233,7 +286,7 @@ function isEventual(req: GraphRequest): boolean {
  * Graph answers a missing or non-JSON Content-Type, and malformed JSON, with this 400 rather than 415
  * (microsoft-graph-docs-contrib issue #6337: "Request returns HTTP 400 if no Content-Type").
  */
-function unreadableJson(): GraphError {
+export function unreadableJson(): GraphError {
   return new GraphError(400, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.");
 }
 
@@ -254,6 +307,7 @@ function serviceDocument(req: GraphRequest, state: TenantState): Reply {
   const sets = [
     { name: "users", kind: "EntitySet", url: "users" },
     { name: "groups", kind: "EntitySet", url: "groups" },
+    { name: "teams", kind: "EntitySet", url: "teams" },
     { name: "drives", kind: "EntitySet", url: "drives" },
     { name: "me", kind: "Singleton", url: "me" },
   ];
@@ -263,7 +317,7 @@ function serviceDocument(req: GraphRequest, state: TenantState): Reply {
 function listCollection(
   req: GraphRequest,
   state: TenantState,
-  entitySet: "users" | "groups",
+  entitySet: "users" | "groups" | "teams",
   schema: EntitySchema,
   source: PageSource,
   total: () => number,
@@ -274,8 +328,10 @@ function listCollection(
   if (options.has("$orderby")) throw new GraphError(400, "Request_UnsupportedQuery", "Sorting not supported for current query.");
   const top = parseTop(options, 100);
   const select = parseSelect(options, schema);
+  const directory = entitySet !== "teams";
   const eventual = isEventual(req);
-  const count = parseCount(options) && eventual;
+  // Directory objects need ConsistencyLevel: eventual for $count; /teams is not a directory query (DC teams-list.md).
+  const count = parseCount(options) && (eventual || !directory);
   const predicate = both(parseFilter(options, schema, count), parseSearch(options, schema, eventual));
   const token = options.get("$skiptoken");
   const start = token === undefined ? 0 : state.skipTokens.decode(token);
@@ -288,7 +344,7 @@ function listCollection(
     payload["@odata.nextLink"] = nextLink(state.origin, `/${req.version}/${entitySet}`, req.rawQuery, state.skipTokens.encode(page.next));
   }
   payload.value = page.items.map((e) => project(e, select ?? defaults));
-  return jsonReply(200, payload, "directory", { resourceUnits: 2 });
+  return directory ? jsonReply(200, payload, "directory", { resourceUnits: 2 }) : jsonReply(200, payload, "teams");
 }
 
 function countCollection(req: GraphRequest, schema: EntitySchema, source: PageSource, total: () => number): Reply {
@@ -434,6 +490,55 @@ function deleteUser(state: TenantState, key: string): Reply {
   const { position } = findUser(state, key);
   state.users.remove(position);
   return emptyReply(204, "directory", { resourceUnits: 1 });
+}
+
+function delta(req: GraphRequest, state: TenantState, kind: "users" | "groups"): Reply {
+  const ctx: DeltaContext =
+    kind === "users"
+      ? { origin: state.origin, tokens: state.deltaTokens, pageSize: state.deltaPageSize, schema: USER_SCHEMA, source: state.users, defaults: userDefaults(req), users: state.users }
+      : { origin: state.origin, tokens: state.deltaTokens, pageSize: state.deltaPageSize, schema: GROUP_SCHEMA, source: GROUP_SOURCE, defaults: GROUP_DEFAULT };
+  const minimal = /(^|[,;\s])return=minimal\b/i.test(header(req, "prefer") ?? "");
+  return deltaQuery(kind, { version: req.version, rawQuery: req.rawQuery, minimal }, ctx);
+}
+
+function listTeams(req: GraphRequest, state: TenantState): Reply {
+  return listCollection(req, state, "teams", TEAM_SCHEMA, TEAM_SOURCE, () => TEAMS.length, TEAM_PROPERTIES);
+}
+
+/** Teams' 404 for an id that is no team (microsoft-graph-docs issue #17077, GET /teams/{groupId}). */
+function findTeam(id: string): Entity {
+  const team = TEAMS.find((t) => String(t.id) === id.toLowerCase());
+  if (!team) {
+    throw new GraphError(404, "NotFound", `No team found with Group Id ${id}`, {}, {
+      message: `No team found with Group Id ${id}`,
+      code: "ItemNotFound",
+      innerError: {},
+    });
+  }
+  return team;
+}
+
+function getTeam(req: GraphRequest, state: TenantState, team: Entity): Reply {
+  const select = parseSelect(parseQuery(req.rawQuery, req.version), TEAM_SCHEMA);
+  return jsonReply(200, { "@odata.context": contextUrl(state.origin, req.version, "teams", select, true), ...project(team, select ?? TEAM_PROPERTIES) }, "teams");
+}
+
+/** One page with @odata.count, context `#teams('{id}')/channels` (DC channel-list.md, channel-get.md). */
+function listChannels(req: GraphRequest, state: TenantState, team: Entity): Reply {
+  const options = parseQuery(req.rawQuery, req.version);
+  const select = parseSelect(options, CHANNEL_SCHEMA);
+  const predicate = parseFilter(options, CHANNEL_SCHEMA, false);
+  const channels = (CHANNELS.get(String(team.id)) ?? []).filter((c) => !predicate || predicate(c));
+  const selection = select ? `(${select.join(",")})` : "";
+  return jsonReply(
+    200,
+    {
+      "@odata.context": `${state.origin}/${req.version}/$metadata#teams('${String(team.id)}')/channels${selection}`,
+      "@odata.count": channels.length,
+      value: channels.map((c) => project(c, select ?? CHANNEL_PROPERTIES)),
+    },
+    "teams",
+  );
 }
 
 function joinedTeams(req: GraphRequest, state: TenantState): Reply {

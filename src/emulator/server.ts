@@ -2,13 +2,16 @@ import { createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypt
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
+import { parseBatch, runBatch, type BatchItem, type ItemOutcome } from "./batch";
+import { DeltaTokens } from "./delta";
 import { routeDownload } from "./download";
 import { FaultQueue, statusFaultReply } from "./faults";
-import { errorReply, type Reply, type RequestIds } from "./http";
+import { errorReply, GraphError, type Reply, type RequestIds } from "./http";
 import { SkipTokens } from "./odata";
-import { routeGraph, type TenantState } from "./routes";
+import { routeGraph, type GraphRequest, type TenantState } from "./routes";
 import { Drive, UserDirectory, type DriveFile } from "./tenant";
-import type { EmulatorOptions, GraphEmulator, RequestLogEntry } from "./types";
+import { Throttle } from "./throttle";
+import type { BatchItemLogEntry, EmulatorOptions, GraphEmulator, RequestLogEntry } from "./types";
 
 /** The demo tenant's bearer token: deliberately not JWT-shaped, so nobody mistakes it for a real one. */
 export const DEMO_TOKEN = "emulator-demo-token-contoso-7357";
@@ -58,12 +61,16 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
-/** The 401 Graph sends for a missing or rejected bearer token. */
+function bearerToken(authorization: string | undefined): string | undefined {
+  return /^Bearer\s+(\S+)/i.exec(authorization?.trim() ?? "")?.[1];
+}
+
 function isReadOnly(authorization: string | undefined, readOnlyTokens: string[]): boolean {
-  const token = /^Bearer\s+(\S+)/i.exec(authorization?.trim() ?? "")?.[1];
+  const token = bearerToken(authorization);
   return token !== undefined && readOnlyTokens.includes(token);
 }
 
+/** The 401 Graph sends for a missing or rejected bearer token. */
 function unauthenticated(ids: RequestIds, authorization: string | undefined): Reply {
   const token = /^Bearer\s+(\S*)/i.exec(authorization?.trim() ?? "")?.[1] ?? "";
   const message = token === "" ? "Access token is empty." : "Access token validation failure. Invalid audience.";
@@ -77,9 +84,14 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
   const tokens = options.tokens ? [...options.tokens] : [DEMO_TOKEN];
   const readOnlyTokens = options.readOnlyTokens ? [...options.readOnlyTokens] : [READ_ONLY_TOKEN];
   const latencyMs = options.latencyMs ?? 0;
+  const deltaPageSize = options.deltaPageSize ?? 200;
+  if (!Number.isInteger(deltaPageSize) || deltaPageSize < 1) throw new RangeError(`deltaPageSize must be a positive integer, got ${deltaPageSize}`);
   const secret = randomBytes(32);
   const log: RequestLogEntry[] = [];
   const faults = new FaultQueue();
+  const throttle = new Throttle();
+  // The throttle window runs on this clock, so tests whose client sleeps virtually can advance it too.
+  const now = options.now ?? Date.now;
   const timers = new Set<NodeJS.Timeout>();
   let closed = false;
 
@@ -92,6 +104,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     users: new UserDirectory(size),
     drive: new Drive(),
     skipTokens: new SkipTokens(secret),
+    deltaTokens: new DeltaTokens(secret),
+    deltaPageSize,
     downloadUrl: (file: DriveFile) => `${downloadOrigin}/download/${file.id}?tempauth=${tempauthFor(file.id)}`,
   };
 
@@ -105,6 +119,62 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
           }, ms);
           timers.add(timer);
         });
+
+  /** What a throttled request or item answers: the official 429 body with whole-second Retry-After. */
+  const throttled = (ids: RequestIds, seconds: number): Reply => statusFaultReply(ids, { kind: "status", status: 429, retryAfter: String(seconds) });
+
+  /** Routing shared by real requests and batch items once the caller is authenticated. */
+  function routeAuthenticated(call: GraphRequest, authorization: string | undefined): Reply {
+    if (isReadOnly(authorization, readOnlyTokens) && !["GET", "HEAD"].includes(call.method) && /^\/(users|groups|me)\b/i.test(call.path)) {
+      // What Graph answers a token without the write permission (e.g. User.Read.All) on a directory write.
+      return errorReply(call.ids, 403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.", "directory");
+    }
+    try {
+      return routeGraph(call, state);
+    } catch (error) {
+      console.error("graph emulator: unhandled error", error);
+      return statusFaultReply(call.ids, { kind: "status", status: 500 });
+    }
+  }
+
+  /**
+   * One batch item through the same pipeline as a request: scripted faults (status and slow only), the
+   * token's throttling budget (the item counts as one more request in flight), then routing.
+   */
+  function executeItem(item: BatchItem, version: GraphRequest["version"], ids: RequestIds, token: string, authorization: string | undefined): ItemOutcome {
+    const fault = faults.take(item.method, item.path, ["status", "slow"]);
+    const delayMs = fault?.kind === "slow" ? fault.delayMs : 0;
+    if (fault?.kind === "status") return { reply: statusFaultReply(ids, fault), delayMs };
+    // The item is one more request in flight while it runs (its $batch envelope is not counted).
+    const wait = throttle.admit(token, throttle.inFlightOf(token) + 1, now());
+    if (wait !== undefined) return { reply: throttled(ids, wait), delayMs };
+    const call: GraphRequest = { method: item.method, version, path: item.path, rawQuery: item.rawQuery, headers: item.headers, body: item.body, ids };
+    return { reply: routeAuthenticated(call, authorization), delayMs };
+  }
+
+  /** POST /$batch (DC concepts/json-batching.md): 400 for a malformed envelope, else 200 with per-item answers. */
+  function batch(
+    method: string,
+    version: GraphRequest["version"],
+    req: IncomingMessage,
+    body: Buffer,
+    ids: RequestIds,
+    token: string,
+    authorization: string | undefined,
+  ): { reply: Reply; items?: BatchItemLogEntry[]; delayMs: number } {
+    if (method !== "POST") {
+      return { reply: errorReply(ids, 405, "BadRequest", "Specified HTTP method is not allowed for the request target.", "gateway"), delayMs: 0 };
+    }
+    let items: BatchItem[];
+    try {
+      items = parseBatch(req.headers, body);
+    } catch (error) {
+      if (!(error instanceof GraphError)) throw error;
+      return { reply: errorReply(ids, error.status, error.code, error.message, "gateway"), delayMs: 0 };
+    }
+    const result = runBatch(items, ids, (item) => executeItem(item, version, ids, token, authorization));
+    return { reply: result.reply, items: result.log, delayMs: result.delayMs };
+  }
 
   async function handle(server: ServerName, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = (req.method ?? "GET").toUpperCase();
@@ -137,61 +207,62 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     const versioned = /^\/(v1\.0|beta)(\/.*)?$/i.exec(pathname);
     const faultPath = server === "graph" && versioned ? versioned[2] || "/" : pathname;
 
-    const fault = faults.take(method, faultPath);
-    if (fault?.kind === "reset") {
-      req.socket.destroy();
-      return;
-    }
-    if (fault?.kind === "slow") await sleep(fault.delayMs);
-
-    let reply: Reply;
-    if (fault?.kind === "status") {
-      reply = statusFaultReply(ids, fault);
-    } else if (server === "download") {
-      reply = routeDownload(method, url, req.headers, { drive: state.drive, tempauthValid: (id, t) => safeEqual(t, tempauthFor(id)) });
-    } else if (method === "OPTIONS") {
-      reply = preflight(req);
-    } else if (!versioned) {
-      // Graph's answer to an unknown or missing version segment (e.g. GET https://graph.microsoft.com/me).
-      reply = errorReply(ids, 400, "BadRequest", "Invalid version.", "gateway");
-    } else if (entry.auth !== "valid") {
-      reply = unauthenticated(ids, authorization);
-    } else if (isReadOnly(authorization, readOnlyTokens) && !["GET", "HEAD"].includes(method) && /^\/(users|groups|me)\b/i.test(versioned[2] ?? "")) {
-      // What Graph answers a token without the write permission (e.g. User.Read.All) on a directory write.
-      reply = errorReply(ids, 403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.", "directory");
-    } else {
-      try {
-        reply = routeGraph(
-          {
-            method,
-            version: versioned[1].toLowerCase() === "beta" ? "beta" : "v1.0",
-            path: versioned[2] ?? "",
-            rawQuery,
-            headers: req.headers,
-            body: entry.bodyBytes,
-            ids,
-          },
-          state,
-        );
-      } catch (error) {
-        console.error("graph emulator: unhandled error", error);
-        reply = statusFaultReply(ids, { kind: "status", status: 500 });
+    const token = entry.auth === "valid" ? bearerToken(authorization) : undefined;
+    const version: GraphRequest["version"] = versioned?.[1].toLowerCase() === "beta" ? "beta" : "v1.0";
+    const isBatch = server === "graph" && versioned !== null && /^\/(\$|%24)batch\/?$/i.test(versioned[2] ?? "");
+    // In flight from the request being read to the last byte; the $batch envelope is not counted, its items are.
+    const counted = server === "graph" && versioned !== null && token !== undefined && method !== "OPTIONS" && !isBatch;
+    const concurrent = counted ? throttle.enter(token) : 0;
+    try {
+      const fault = faults.take(method, faultPath);
+      if (fault?.kind === "reset") {
+        req.socket.destroy();
+        return;
       }
-    }
+      if (fault?.kind === "slow") await sleep(fault.delayMs);
 
-    await sleep(latencyMs);
-    if (closed) return;
-    const common: Record<string, string> =
-      server === "graph"
-        ? {
-            "request-id": requestId,
-            "client-request-id": clientRequestId,
-            "x-ms-ags-diagnostic": AGS_DIAGNOSTIC,
-            "Strict-Transport-Security": "max-age=31536000",
-          }
-        : { "request-id": requestId, SPRequestGuid: requestId };
-    entry.status = reply.status;
-    write(res, { ...reply, headers: { ...common, ...reply.headers } }, method === "HEAD", fault?.kind === "truncate");
+      let reply: Reply;
+      let extraDelayMs = 0;
+      if (fault?.kind === "status") {
+        reply = statusFaultReply(ids, fault);
+      } else if (server === "download") {
+        reply = routeDownload(method, url, req.headers, { drive: state.drive, tempauthValid: (id, t) => safeEqual(t, tempauthFor(id)) });
+      } else if (method === "OPTIONS") {
+        reply = preflight(req);
+      } else if (!versioned) {
+        // Graph's answer to an unknown or missing version segment (e.g. GET https://graph.microsoft.com/me).
+        reply = errorReply(ids, 400, "BadRequest", "Invalid version.", "gateway");
+      } else if (entry.auth !== "valid" || token === undefined) {
+        reply = unauthenticated(ids, authorization);
+      } else if (isBatch) {
+        const result = batch(method, version, req, entry.bodyBytes, ids, token, authorization);
+        reply = result.reply;
+        extraDelayMs = result.delayMs;
+        if (result.items) entry.batchItems = result.items;
+      } else {
+        const wait = throttle.admit(token, concurrent, now());
+        reply =
+          wait !== undefined
+            ? throttled(ids, wait)
+            : routeAuthenticated({ method, version, path: versioned[2] ?? "", rawQuery, headers: req.headers, body: entry.bodyBytes, ids }, authorization);
+      }
+
+      await sleep(latencyMs + extraDelayMs);
+      if (closed) return;
+      const common: Record<string, string> =
+        server === "graph"
+          ? {
+              "request-id": requestId,
+              "client-request-id": clientRequestId,
+              "x-ms-ags-diagnostic": AGS_DIAGNOSTIC,
+              "Strict-Transport-Security": "max-age=31536000",
+            }
+          : { "request-id": requestId, SPRequestGuid: requestId };
+      entry.status = reply.status;
+      write(res, { ...reply, headers: { ...common, ...reply.headers } }, method === "HEAD", fault?.kind === "truncate");
+    } finally {
+      if (counted) throttle.leave(token);
+    }
   }
 
   function serve(server: ServerName): Server {
@@ -219,11 +290,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     token: tokens[0],
     log,
     addFault: (rule) => faults.add(rule),
+    setThrottle: (throttleOptions) => throttle.configure(throttleOptions),
+    expireDeltaTokens: () => state.deltaTokens.expire(),
     reset: () => {
       log.length = 0;
       faults.clear();
+      throttle.configure(null);
       state.users = new UserDirectory(size);
       state.drive.reset();
+      // The change log starts again, so tokens minted against the old one must not be honoured.
+      state.deltaTokens.expire();
     },
     close: async () => {
       closed = true;

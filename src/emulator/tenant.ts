@@ -296,11 +296,22 @@ export function generateUser(index: number, fields?: readonly string[]): Entity 
   return user;
 }
 
+/** One write to the user collection, as delta query reports it later. */
+export interface UserChange {
+  position: number;
+  id: string;
+  kind: "created" | "updated" | "deleted";
+  /** Properties whose value changed (all stored ones for "created"). */
+  props: string[];
+}
+
 /**
  * The user collection: generated users 0..size-1 (computed on demand) followed by users created
  * through POST, with patches and deletions overlaid. Positions are stable, which is what paging relies on.
+ * Every write is appended to a change log; its length is the change sequence that delta tokens carry.
  */
 export class UserDirectory {
+  private changeLog: UserChange[] = [];
   private patches = new Map<number, Entity>();
   private deleted = new Set<number>();
   private created: (Entity | undefined)[] = [];
@@ -334,6 +345,16 @@ export class UserDirectory {
 
   count(): number {
     return this.size - this.deleted.size + this.created.filter(Boolean).length;
+  }
+
+  /** Number of writes so far; a delta token taken now reports the changes after it. */
+  get sequence(): number {
+    return this.changeLog.length;
+  }
+
+  /** Writes numbered from+1 .. to, oldest first. */
+  changes(from: number, to: number): readonly UserChange[] {
+    return this.changeLog.slice(from, to);
   }
 
   create(props: Entity): Entity {
@@ -373,9 +394,11 @@ export class UserDirectory {
       userType: "Member",
       ...storable(props),
     };
-    this.createdPositions.set(id, this.size + this.created.length);
+    const position = this.size + this.created.length;
+    this.createdPositions.set(id, position);
     this.created.push(user);
     this.upns.set(upn.toLowerCase(), id);
+    this.changeLog.push({ position, id, kind: "created", props: Object.keys(user) });
     return user;
   }
 
@@ -383,6 +406,8 @@ export class UserDirectory {
     const before = this.at(position);
     if (!before) return;
     const changes = storable(props);
+    const changed = Object.keys(changes).filter((key) => JSON.stringify(changes[key]) !== JSON.stringify(before[key] ?? null));
+    if (changed.length > 0) this.changeLog.push({ position, id: String(before.id), kind: "updated", props: changed });
     if (typeof changes.userPrincipalName === "string") {
       this.upns.delete(String(before.userPrincipalName).toLowerCase());
       this.upns.set(changes.userPrincipalName.toLowerCase(), String(before.id));
@@ -400,6 +425,7 @@ export class UserDirectory {
     this.upns.delete(String(user.userPrincipalName).toLowerCase());
     if (position < this.size) this.deleted.add(position);
     else this.created[position - this.size] = undefined;
+    this.changeLog.push({ position, id: String(user.id), kind: "deleted", props: [] });
   }
 
   private positionOf(key: string): number | undefined {
@@ -516,31 +542,99 @@ export const GROUP_PROPERTIES = [
   "licenseProcessingState", "unseenCount",
 ];
 
+const TEAM_GROUPS = GROUPS.filter((g) => (g.resourceProvisioningOptions as string[]).includes("Team"));
+
+/** A microsoft.graph.team in the property order Graph serialises it (DC user-list-joinedteams.md sample). */
+function teamJson(group: Entity, visibility: string | null): Entity {
+  return {
+    id: group.id,
+    createdDateTime: null,
+    displayName: group.displayName,
+    description: group.description,
+    internalId: null,
+    classification: null,
+    specialization: null,
+    visibility,
+    webUrl: null,
+    isArchived: group.displayName === "Retail",
+    tenantId: TENANT_ID,
+    isMembershipLimitedToOwners: null,
+    memberSettings: null,
+    guestSettings: null,
+    messagingSettings: null,
+    funSettings: null,
+    discoverySettings: null,
+    tagSettings: null,
+    summary: null,
+  };
+}
+
 /**
  * /me/joinedTeams items. Graph fills only id, displayName, description (plus isArchived and tenantId)
  * and sends the other team properties as null (DC user-list-joinedteams.md, "Response" note).
  */
-export const JOINED_TEAMS: Entity[] = GROUPS.filter((g) => (g.resourceProvisioningOptions as string[]).includes("Team")).map((g) => ({
-  id: g.id,
-  createdDateTime: null,
-  displayName: g.displayName,
-  description: g.description,
-  internalId: null,
-  classification: null,
-  specialization: null,
-  visibility: null,
-  webUrl: null,
-  isArchived: g.displayName === "Retail",
-  tenantId: TENANT_ID,
-  isMembershipLimitedToOwners: null,
-  memberSettings: null,
-  guestSettings: null,
-  messagingSettings: null,
-  funSettings: null,
-  discoverySettings: null,
-  tagSettings: null,
-  summary: null,
-}));
+export const JOINED_TEAMS: Entity[] = TEAM_GROUPS.map((g) => teamJson(g, null));
+
+/**
+ * GET /teams items: the tenant's team-kind groups. The list guarantees id, displayName and description
+ * (DC teams-list.md note); visibility (teamVisibilityType, lower case) is filled from the backing group.
+ */
+export const TEAMS: Entity[] = TEAM_GROUPS.map((g) => teamJson(g, typeof g.visibility === "string" ? g.visibility.toLowerCase() : null));
+
+export const TEAM_PROPERTIES = Object.keys(TEAMS[0]);
+
+const EXTRA_CHANNELS: { name: string; description: string; membershipType: "standard" | "private" }[] = [
+  { name: "Announcements", description: "Team news and updates.", membershipType: "standard" },
+  { name: "Planning", description: "Roadmaps, milestones and schedules.", membershipType: "standard" },
+  { name: "Design", description: "Specs, mock-ups and reviews.", membershipType: "standard" },
+  { name: "Leads", description: "Private channel for team leads.", membershipType: "private" },
+  { name: "Random", description: "Anything goes.", membershipType: "standard" },
+];
+
+function channelId(teamId: string, name: string): string {
+  return `19:${createHash("sha1").update(`channel:${teamId}:${name}`).digest("hex").slice(0, 32)}@thread.tacv2`;
+}
+
+/**
+ * A channel in the shape of DC channel-get.md (example 3): id "19:…@thread.tacv2", webUrl a Teams deep link
+ * with the id percent-encoded, email "" until someone emails the channel.
+ */
+function channelJson(team: Entity, name: string, description: string, membershipType: string, index: number): Entity {
+  const id = channelId(String(team.id), name);
+  const group = TEAM_GROUPS.find((g) => g.id === team.id);
+  const created = Date.parse(String(group?.createdDateTime)) + index * 3_600_000 * 26 + 692;
+  return {
+    id,
+    createdDateTime: new Date(created).toISOString(),
+    displayName: name,
+    description,
+    isFavoriteByDefault: null,
+    email: "",
+    tenantId: TENANT_ID,
+    webUrl: `https://teams.microsoft.com/l/channel/${encodeURIComponent(id)}/${encodeURIComponent(name)}?groupId=${String(team.id)}&tenantId=${TENANT_ID}`,
+    membershipType,
+    isArchived: team.isArchived,
+  };
+}
+
+/** Every team has "General" (described like the team) plus 1–3 channels chosen from its id. */
+export const CHANNELS: ReadonlyMap<string, Entity[]> = new Map(
+  TEAMS.map((team) => {
+    const seed = parseInt(String(team.id).slice(0, 8), 16);
+    const extra = 1 + (seed % 3);
+    const picked = Array.from({ length: extra }, (_, i) => EXTRA_CHANNELS[(seed + i * 2) % EXTRA_CHANNELS.length]);
+    const unique = picked.filter((c, i) => picked.findIndex((o) => o.name === c.name) === i);
+    return [
+      String(team.id),
+      [
+        channelJson(team, "General", String(team.description), "standard", 0),
+        ...unique.map((c, i) => channelJson(team, c.name, c.description, c.membershipType, i + 1)),
+      ],
+    ];
+  }),
+);
+
+export const CHANNEL_PROPERTIES = Object.keys([...CHANNELS.values()][0][0]);
 
 export const DRIVE_ID = "b!-RIj2DuyvEyV1T4NlOaMHk8XkS_I8MdFlUCq1BlcjgmhRfAj3-Z8RY2VpuvV_tpd";
 export const ROOT_ITEM_ID = "01BYE5RZ56Y2GOVW7725BZO354PWSELRRZ";

@@ -7,10 +7,31 @@ export interface EmulatorOptions {
   users?: number;
   /** Accepted bearer tokens; default [DEMO_TOKEN]. */
   tokens?: string[];
+  /** The clock of the throttle budget (setThrottle); default Date.now. Tests that inject the client's sleep advance it too. */
+  now?: () => number;
   /** Accepted tokens that may only read: directory writes answer 403; default [READ_ONLY_TOKEN]. */
   readOnlyTokens?: string[];
   /** Artificial delay before every response; default 0. */
   latencyMs?: number;
+  /**
+   * Items per page of /users/delta and /groups/delta (initial sync and change rounds); default 200.
+   * Graph documents no figure ("the number of objects in each page can vary", DC concepts/delta-query-overview.md).
+   */
+  deltaPageSize?: number;
+}
+
+/** One sub-request of a JSON batch, as the emulator executed (or refused) it. */
+export interface BatchItemLogEntry {
+  /** The item's id, as sent. */
+  id: string;
+  /** Upper-cased. */
+  method: string;
+  /** The item's url exactly as sent (relative to the version root). */
+  url: string;
+  /** What the item answered: 429 for a throttled or faulted item, 424 for a failed dependency (not run). */
+  status: number;
+  /** The item's response headers, as placed in the batch response. */
+  headers: Record<string, string>;
 }
 
 export interface RequestLogEntry {
@@ -29,6 +50,8 @@ export interface RequestLogEntry {
   status: number;
   /** Date.now() when the request arrived. */
   at: number;
+  /** For a POST /$batch that was parsed: every item in execution order, including 424s (answered without running). */
+  batchItems?: BatchItemLogEntry[];
 }
 
 export type Fault =
@@ -37,13 +60,31 @@ export type Fault =
   | { kind: "slow"; delayMs: number }
   | { kind: "truncate" };
 
+/**
+ * A scripted fault. Rules also fire for JSON batch items (matched on the item's method and path), except
+ * `reset` and `truncate`, which only real HTTP requests can suffer; a `slow` item delays the whole batch answer.
+ */
 export interface FaultRule {
   method?: string;
   /** Matched against the request path without query string and without the /v1.0 or /beta prefix. */
   path: string | RegExp;
+  /** Matching requests to let through before the rule starts firing; default 0. */
+  skip?: number;
   /** Default 1. */
   times?: number;
   fault: Fault;
+}
+
+/**
+ * Graph-style throttling per bearer token (DC concepts/throttling.md): over budget → 429 with the official
+ * body and `Retry-After` in whole seconds. Requests answered 429 still count against the budget.
+ */
+export interface ThrottleOptions {
+  /** Requests (and batch items) each token may make in any sliding window of `windowMs`. */
+  requestsPerWindow: number;
+  windowMs: number;
+  /** Requests of one token in flight at once; one more answers 429 with `Retry-After: 1`. */
+  maxConcurrent?: number;
 }
 
 export interface GraphEmulator {
@@ -56,7 +97,17 @@ export interface GraphEmulator {
   /** Every request to either server, in arrival order. */
   log: RequestLogEntry[];
   addFault(rule: FaultRule): void;
-  /** Clears the log and faults and restores the seeded data. */
+  /**
+   * Turns per-token throttling on (or off with null). Each batch item counts individually; the $batch
+   * envelope itself does not. Off by default and after reset().
+   */
+  setThrottle(options: ThrottleOptions | null): void;
+  /**
+   * Every delta token and delta skiptoken issued so far now answers 410 Gone with a `Location` to restart
+   * the full sync (DC concepts/delta-query-overview.md, "Synchronization reset"). reset() does the same.
+   */
+  expireDeltaTokens(): void;
+  /** Clears the log, faults and throttling, restores the seeded data and expires delta tokens. */
   reset(): void;
   close(): Promise<void>;
 }

@@ -29,6 +29,8 @@ const logger: ActionLogger = {
 
 interface Step {
   title: string;
+  /** The action to run; Raw Request when absent. */
+  action?: string;
   params: Record<string, unknown>;
 }
 
@@ -40,11 +42,18 @@ async function runStep(step: Step, token: string, emulator?: GraphEmulator): Pro
   let outcome: { data?: unknown; contentType?: string } | undefined;
   let failure: Error | undefined;
   try {
-    outcome = (await harness.action("rawRequest", { connection, method: "GET", ...step.params }, { logger })) as typeof outcome;
+    const action = step.action ?? "rawRequest";
+    const defaults = action === "rawRequest" ? { method: "GET" } : {};
+    outcome = (await harness.action(action, { connection, ...defaults, ...step.params }, { logger })) as typeof outcome;
   } catch (error) {
     failure = error as Error;
   }
-  for (const entry of emulator?.log.slice(before) ?? []) {
+  const entries = emulator?.log.slice(before) ?? [];
+  for (const entry of entries.length > 8 ? [...entries.slice(0, 3), undefined, ...entries.slice(-2)] : entries) {
+    if (!entry) {
+      console.log(dim(`  … ${entries.length - 5} more requests`));
+      continue;
+    }
     const extra = ["retry-attempt", "consistencylevel", "content-type"]
       .filter((h) => entry.headers[h])
       .map((h) => `${h}: ${entry.headers[h]}`)
@@ -63,6 +72,13 @@ async function runStep(step: Step, token: string, emulator?: GraphEmulator): Pro
 function summarize(data: unknown, contentType?: string): string {
   if (Buffer.isBuffer(data)) return `a file: ${data.length} bytes of ${contentType}`;
   if (data === null) return "no body";
+  if (Array.isArray(data)) {
+    return `${data.length} answers: ${data.map((r: { id: string; status: number }) => `${r.id} → ${r.status}`).join(", ")}`;
+  }
+  if (typeof data === "object" && typeof (data as { pageCount?: unknown }).pageCount === "number") {
+    const d = data as { value: unknown[]; pageCount: number; "@odata.deltaLink"?: string; "@odata.nextLink"?: string; stoppedBy?: string };
+    return `${d.value.length} items from ${d.pageCount} pages${d["@odata.deltaLink"] ? " + @odata.deltaLink" : ""}${d.stoppedBy ? `, stopped by ${d.stoppedBy} (+ @odata.nextLink)` : ""}`;
+  }
   if (typeof data === "string") return JSON.stringify(data.length > 120 ? `${data.slice(0, 120)}…` : data);
   const o = data as Record<string, unknown>;
   if (Array.isArray(o.value)) {
@@ -121,8 +137,33 @@ async function tour(token: string, emulator?: GraphEmulator): Promise<void> {
       emulator,
     );
   }
-  await runStep({ title: "6. A Graph error, in plain words: GET /users/{unknown id}", params: { url: "/users/00000000-0000-0000-0000-000000000000" } }, token, emulator);
-  await runStep({ title: "7. Bad input, refused before anything is sent: an absolute URL on another host", params: { url: "https://example.com/v1.0/me" } }, token, emulator);
+  await runStep(
+    {
+      title: "6. Fetch All Pages /users ($top=999): every page, following @odata.nextLink",
+      action: "fetchAllPages",
+      params: { url: "/users", queryParams: [{ key: "$top", value: "999" }, { key: "$select", value: "id,displayName" }] },
+    },
+    token,
+    emulator,
+  );
+  await runStep(
+    {
+      title: "7. Batch Requests: three requests in one $batch call, the third depending on the first",
+      action: "batchRequests",
+      params: {
+        failOnItemError: "false",
+        requests: JSON.stringify([
+          { id: "me", method: "GET", url: "/me?$select=displayName" },
+          { id: "teams", method: "GET", url: "/me/joinedTeams" },
+          { id: "count", method: "GET", url: "/users/$count", headers: { ConsistencyLevel: "eventual" }, dependsOn: ["me"] },
+        ]),
+      },
+    },
+    token,
+    emulator,
+  );
+  await runStep({ title: "8. A Graph error, in plain words: GET /users/{unknown id}", params: { url: "/users/00000000-0000-0000-0000-000000000000" } }, token, emulator);
+  await runStep({ title: "9. Bad input, refused before anything is sent: an absolute URL on another host", params: { url: "https://example.com/v1.0/me" } }, token, emulator);
 }
 
 const HELP = `Usage:

@@ -42,8 +42,10 @@ export function useEmulator(options: EmulatorOptions = {}): TestEnv {
   };
   env.graphRequests = () => env.emulator.log.filter((e) => e.server === "graph");
 
+  // Virtual time: the client's injected sleep moves this clock, and the emulator's throttle window reads it.
+  let virtualMs = 0;
   beforeAll(async () => {
-    env.emulator = await startEmulator(options);
+    env.emulator = await startEmulator({ now: () => Date.now() + virtualMs, ...options });
     process.env[BASE_URL_ENV] = env.emulator.origin;
   });
   afterAll(async () => {
@@ -57,6 +59,7 @@ export function useEmulator(options: EmulatorOptions = {}): TestEnv {
     env.logLines.length = 0;
     clock.sleep = async (ms: number) => {
       env.sleeps.push(ms);
+      virtualMs += ms;
     };
     clock.random = () => 0.5;
   });
@@ -104,4 +107,16 @@ export async function failureOf(promise: Promise<unknown>): Promise<Error & Reco
 
 export function header(entry: RequestLogEntry, name: string): string | undefined {
   return entry.headers[name.toLowerCase()];
+}
+
+/** Runs any action through the harness with the test's connection and logger. */
+export async function runAction(
+  env: TestEnv,
+  key: string,
+  params: Record<string, unknown>,
+  context: Record<string, unknown> = {},
+): Promise<{ data: unknown }> {
+  const result = await harness.action(key, { connection: connectionFor(env.emulator.token), ...params }, { logger: env.logger, ...context });
+  if (!result) throw new Error(`${key} returned nothing`);
+  return result as { data: unknown };
 }

@@ -1,0 +1,400 @@
+/**
+ * JSON batching (learn.microsoft.com/graph/json-batching): up to 20 requests per POST /$batch, URLs
+ * relative to the version root, a Content-Type for every body, `dependsOn` ids inside one batch, and
+ * answers in any order. A 200 batch says nothing about its items: each item is throttled on its own.
+ */
+import type { ActionLogger } from "@prismatic-io/spectral";
+import type { GraphClient } from "./index";
+import { clock } from "./clock";
+import { InputError } from "./errors";
+import { GraphEndpoint, resolveGraphUrl } from "./hosts";
+import { backoffDelay, isThrottled, parseRetryAfter, THROTTLE_BASE_DELAY_MS } from "./retry";
+
+/** Graph's limit on requests in one batch. */
+export const MAX_BATCH_REQUESTS = 20;
+const BATCH_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
+
+export interface BatchItem {
+  id: string;
+  method: string;
+  /** Relative to the version root, without a leading slash. */
+  url: string;
+  headers: Record<string, string>;
+  body?: unknown;
+  dependsOn: string[];
+}
+
+export interface BatchItemResult {
+  id: string;
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+const LABEL = "Requests";
+
+/** Validates the Requests input and normalises it to what Graph accepts, before anything is sent. */
+export function normalizeBatchRequests(input: unknown, endpoint: GraphEndpoint, version: string): BatchItem[] {
+  let list = input;
+  if (typeof list === "string") {
+    if (!list.trim()) throw new InputError(LABEL, "is required: a JSON list of {id?, method, url, headers?, body?, dependsOn?}");
+    try {
+      list = JSON.parse(list);
+    } catch {
+      throw new InputError(LABEL, "is not valid JSON; expected a list of {id?, method, url, headers?, body?, dependsOn?}");
+    }
+  }
+  if (list && typeof list === "object" && !Array.isArray(list) && Array.isArray((list as { requests?: unknown }).requests)) {
+    list = (list as { requests: unknown[] }).requests;
+  }
+  if (!Array.isArray(list)) throw new InputError(LABEL, "must be a list of requests");
+  if (list.length === 0) throw new InputError(LABEL, "is empty; add at least one request");
+
+  const givenIds = new Set<string>();
+  for (const raw of list) {
+    const id = (raw as { id?: unknown })?.id;
+    if (typeof id === "string" || typeof id === "number") givenIds.add(String(id));
+  }
+  let nextId = 1;
+  const seen = new Set<string>();
+  const items = list.map((raw, index) => {
+    const where = `request ${index + 1}`;
+    if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new InputError(LABEL, `${where} is not an object`);
+    const r = raw as Record<string, unknown>;
+    let id: string;
+    if (r.id === undefined || r.id === null || r.id === "") {
+      while (givenIds.has(String(nextId)) || seen.has(String(nextId))) nextId++;
+      id = String(nextId++);
+    } else if (typeof r.id === "string" || typeof r.id === "number") {
+      id = String(r.id);
+    } else {
+      throw new InputError(LABEL, `${where}: id must be text or a number`);
+    }
+    if (seen.has(id)) throw new InputError(LABEL, `${where}: id '${id}' is used twice; ids must be unique`);
+    seen.add(id);
+    const label = `${where} (id '${id}')`;
+    const method = typeof r.method === "string" ? r.method.trim().toUpperCase() : "";
+    if (!BATCH_METHODS.includes(method)) {
+      throw new InputError(LABEL, `${label}: method '${String(r.method ?? "")}' is not one of ${BATCH_METHODS.join(", ")}`);
+    }
+    if (typeof r.url !== "string") throw new InputError(LABEL, `${label}: url is required`);
+    const url = relativeUrl(r.url, endpoint, version, label);
+    const headers = readHeaders(r.headers, label);
+    const dependsOn = readDependsOn(r.dependsOn, label);
+    const body = readBody(r.body, headers, method, label);
+    return { id, method, url, headers, body, dependsOn } satisfies BatchItem;
+  });
+  checkDependencies(items);
+  return items;
+}
+
+function relativeUrl(raw: string, endpoint: GraphEndpoint, version: string, label: string): string {
+  let url: URL;
+  try {
+    url = resolveGraphUrl(raw, endpoint, `${LABEL}: ${label}: url`);
+  } catch (error) {
+    if (error instanceof InputError) throw new InputError(LABEL, error.message.replace(`${LABEL}: `, ""));
+    throw error;
+  }
+  const prefix = `/${version}/`;
+  if (!url.pathname.startsWith(prefix)) {
+    throw new InputError(LABEL, `${label}: url '${raw}' belongs to another API version than ${version}, the one this batch is sent to`);
+  }
+  // Batch URLs are relative to the version root: scheme, host and version are stripped (as the Graph SDKs do).
+  return `${url.pathname.slice(prefix.length)}${url.search}`;
+}
+
+function readHeaders(value: unknown, label: string): Record<string, string> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== "object" || Array.isArray(value)) throw new InputError(LABEL, `${label}: headers must be an object of names and values`);
+  const out: Record<string, string> = {};
+  for (const [name, v] of Object.entries(value as Record<string, unknown>)) {
+    if (name.toLowerCase() === "authorization") {
+      throw new InputError(LABEL, `${label}: Authorization is set from the connection and cannot be given per request`);
+    }
+    if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") {
+      throw new InputError(LABEL, `${label}: header '${name}' must have a text value`);
+    }
+    out[name] = String(v);
+  }
+  return out;
+}
+
+function readDependsOn(value: unknown, label: string): string[] {
+  if (value === undefined || value === null) return [];
+  const list = Array.isArray(value) ? value : [value];
+  return list.map((d) => {
+    if (typeof d !== "string" && typeof d !== "number") throw new InputError(LABEL, `${label}: dependsOn must list request ids`);
+    return String(d);
+  });
+}
+
+function headerValue(headers: Record<string, string>, name: string): string | undefined {
+  const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
+  return key === undefined ? undefined : headers[key];
+}
+
+const JSON_TYPE = /[/+]json\b/i;
+
+/** A body is a JSON value, or base64 of anything else; either way it needs a Content-Type. */
+function readBody(value: unknown, headers: Record<string, string>, method: string, label: string): unknown {
+  if (value === undefined || value === null || value === "") return undefined;
+  if (method === "GET" || method === "HEAD") throw new InputError(LABEL, `${label}: a ${method} request cannot carry a body`);
+  let contentType = headerValue(headers, "content-type");
+  const bytes = Buffer.isBuffer(value)
+    ? value
+    : value instanceof Uint8Array
+      ? Buffer.from(value)
+      : isFilePayload(value)
+        ? Buffer.from(value.data as Uint8Array)
+        : undefined;
+  if (bytes) {
+    if (!contentType) {
+      contentType = (isFilePayload(value) && value.contentType) || "application/octet-stream";
+      headers["Content-Type"] = contentType;
+    }
+    return bytes.toString("base64");
+  }
+  if (typeof value === "string") {
+    if (!contentType) {
+      throw new InputError(LABEL, `${label}: a text body needs a Content-Type header (Graph takes JSON, or base64 of other content)`);
+    }
+    if (JSON_TYPE.test(contentType)) {
+      try {
+        return JSON.parse(value);
+      } catch {
+        throw new InputError(LABEL, `${label}: the body is not valid JSON although Content-Type is ${contentType}`);
+      }
+    }
+    return Buffer.from(value, "utf8").toString("base64");
+  }
+  if (!contentType) headers["Content-Type"] = "application/json";
+  return value;
+}
+
+function isFilePayload(value: unknown): value is { data: Uint8Array; contentType?: string } {
+  return !!value && typeof value === "object" && "data" in value && (value as { data: unknown }).data instanceof Uint8Array;
+}
+
+function checkDependencies(items: BatchItem[]): void {
+  const byId = new Map(items.map((i) => [i.id, i]));
+  for (const item of items) {
+    for (const dep of item.dependsOn) {
+      if (dep === item.id) throw new InputError(LABEL, `request '${item.id}' depends on itself`);
+      if (!byId.has(dep)) throw new InputError(LABEL, `request '${item.id}' depends on '${dep}', which is not in the list`);
+    }
+  }
+  const state = new Map<string, "visiting" | "done">();
+  const visit = (id: string, path: string[]) => {
+    if (state.get(id) === "done") return;
+    if (state.get(id) === "visiting") {
+      throw new InputError(LABEL, `dependsOn forms a cycle: ${[...path.slice(path.indexOf(id)), id].join(" → ")}`);
+    }
+    state.set(id, "visiting");
+    for (const dep of byId.get(id)!.dependsOn) visit(dep, [...path, id]);
+    state.set(id, "done");
+  };
+  for (const item of items) visit(item.id, []);
+}
+
+/** Orders items so each follows its dependencies, keeping the given order otherwise. */
+function dependencyOrder(items: BatchItem[]): BatchItem[] {
+  const remaining = new Map(items.map((i) => [i.id, i]));
+  const placed = new Set<string>();
+  const out: BatchItem[] = [];
+  while (remaining.size > 0) {
+    for (const item of remaining.values()) {
+      if (item.dependsOn.every((d) => placed.has(d) || !remaining.has(d))) {
+        out.push(item);
+        placed.add(item.id);
+        remaining.delete(item.id);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+export interface BatchOptions {
+  chunkSize: number;
+  concurrency: number;
+  maxThrottleRetries: number;
+  maxRetryAfterMs: number;
+  logger: ActionLogger;
+}
+
+interface Chunk {
+  items: BatchItem[];
+  /** Chunks whose items this chunk's items depend on: they must finish first. */
+  after: Set<number>;
+}
+
+/**
+ * Sends the items in batches and resends throttled ones. Dependent items share a batch where they fit;
+ * a dependency that lands in an earlier batch is waited for here instead, and its failure answered with
+ * 424 as Graph would.
+ */
+export async function runBatch(client: GraphClient, items: BatchItem[], options: BatchOptions): Promise<BatchItemResult[]> {
+  const results = new Map<string, BatchItemResult>();
+  const throttleCount = new Map<string, number>();
+  let pending = dependencyOrder(items);
+  for (let round = 1; pending.length > 0; round++) {
+    const throttled = new Map<string, BatchItemResult>();
+    await runRound(client, pending, results, throttled, options);
+    pending = pending.filter((i) => !results.has(i.id));
+    if (pending.length === 0) break;
+
+    const waits = [...throttled.values()].map((r) => parseRetryAfter(headerValue(r.headers, "retry-after"), clock.now()));
+    const longest = Math.max(0, ...waits.map((w) => w ?? 0));
+    const spent = [...throttled.keys()].filter((id) => (throttleCount.get(id) ?? 0) >= options.maxThrottleRetries);
+    const tooLong = longest > options.maxRetryAfterMs;
+    if (spent.length > 0 || tooLong || throttled.size === 0) {
+      // Out of budget: throttled items keep their 429, and what waits on them cannot run.
+      for (const [id, result] of throttled) results.set(id, result);
+      for (const item of pending) if (!results.has(item.id)) results.set(item.id, failedDependency(item.id));
+      if (tooLong) options.logger.warn(`Microsoft Graph $batch: items were throttled with Retry-After ${Math.ceil(longest / 1000)} s, longer than Longest Throttle Wait; not resending them`);
+      break;
+    }
+    for (const id of throttled.keys()) throttleCount.set(id, (throttleCount.get(id) ?? 0) + 1);
+    const delayMs = waits.some((w) => w !== undefined) ? longest : backoffDelay(round, THROTTLE_BASE_DELAY_MS, clock.random);
+    options.logger.warn(
+      `Microsoft Graph $batch: ${throttled.size} request(s) throttled (${[...throttled.keys()].join(", ")}); resending them in ${delayMs} ms, after the longest Retry-After (round ${round + 1})`,
+    );
+    await clock.sleep(delayMs);
+  }
+  return items.map((i) => results.get(i.id) ?? failedDependency(i.id));
+}
+
+/** One pass over the pending items: chunked, dependency-ordered, concurrent where independent. */
+async function runRound(
+  client: GraphClient,
+  pending: BatchItem[],
+  results: Map<string, BatchItemResult>,
+  throttled: Map<string, BatchItemResult>,
+  options: BatchOptions,
+): Promise<void> {
+  const chunkOf = new Map<string, number>();
+  const chunks: Chunk[] = [];
+  for (const item of pending) {
+    let current = chunks[chunks.length - 1];
+    if (!current || current.items.length >= options.chunkSize) {
+      current = { items: [], after: new Set() };
+      chunks.push(current);
+    }
+    const index = chunks.length - 1;
+    for (const dep of item.dependsOn) {
+      const depChunk = chunkOf.get(dep);
+      if (depChunk !== undefined && depChunk !== index) current.after.add(depChunk);
+    }
+    current.items.push(item);
+    chunkOf.set(item.id, index);
+  }
+
+  const done = new Set<number>();
+  const running = new Map<number, Promise<void>>();
+  const started = new Set<number>();
+  const failures: unknown[] = [];
+  while (done.size < chunks.length) {
+    for (let i = 0; i < chunks.length && running.size < options.concurrency && failures.length === 0; i++) {
+      if (started.has(i) || [...chunks[i].after].some((c) => !done.has(c))) continue;
+      started.add(i);
+      const finish = () => {
+        done.add(i);
+        running.delete(i);
+      };
+      running.set(
+        i,
+        sendChunk(client, chunks[i].items, chunkOf, i, results, throttled).then(finish, (error: unknown) => {
+          failures.push(error);
+          finish();
+        }),
+      );
+    }
+    if (running.size === 0) break;
+    await Promise.race(running.values());
+  }
+  // A whole batch that failed (after the client's own retries) fails the step: its items' fate is unknown.
+  if (failures.length > 0) throw failures[0];
+}
+
+async function sendChunk(
+  client: GraphClient,
+  chunk: BatchItem[],
+  chunkOf: Map<string, number>,
+  index: number,
+  results: Map<string, BatchItemResult>,
+  throttled: Map<string, BatchItemResult>,
+): Promise<void> {
+  const toSend: Array<Record<string, unknown>> = [];
+  for (const item of chunk) {
+    const outside = item.dependsOn.filter((d) => chunkOf.get(d) !== index);
+    // A dependency in another batch (or an earlier round) that failed fails this item as Graph would;
+    // one that is waiting out a throttle holds this item back for the next round.
+    if (outside.some((d) => throttled.has(d) || (!results.has(d) && chunkOf.get(d) === undefined))) continue;
+    if (outside.some((d) => (results.get(d)?.status ?? 200) >= 400)) {
+      results.set(item.id, failedDependency(item.id));
+      continue;
+    }
+    const inside = item.dependsOn.filter((d) => chunkOf.get(d) === index && !results.has(d));
+    toSend.push({
+      id: item.id,
+      method: item.method,
+      url: item.url,
+      ...(Object.keys(item.headers).length ? { headers: item.headers } : {}),
+      ...(item.body !== undefined ? { body: item.body } : {}),
+      ...(inside.length ? { dependsOn: inside } : {}),
+    });
+  }
+  if (toSend.length === 0) return;
+  const response = await client.request({
+    method: "POST",
+    url: "/$batch",
+    body: { bytes: Buffer.from(JSON.stringify({ requests: toSend })), contentType: "application/json" },
+  });
+  const answers = (response.data as { responses?: unknown })?.responses;
+  if (!Array.isArray(answers)) throw new Error("Microsoft Graph $batch answered without a responses list");
+  const byId = new Map<string, BatchItemResult>();
+  for (const a of answers as Array<Record<string, unknown>>) {
+    const headers = Object.fromEntries(Object.entries((a.headers as Record<string, unknown>) ?? {}).map(([k, v]) => [k, String(v)]));
+    byId.set(String(a.id), { id: String(a.id), status: Number(a.status), headers, body: decodeItemBody(a.body, headers) });
+  }
+  const throttledHere = new Set<string>();
+  for (const sent of toSend) {
+    const id = sent.id as string;
+    const answer = byId.get(id) ?? { id, status: 500, headers: {}, body: { error: { code: "MissingResponse", message: "Graph's batch answer had no response for this id" } } };
+    if (isThrottled(answer.status, headerValue(answer.headers, "retry-after"))) {
+      throttled.set(id, answer);
+      throttledHere.add(id);
+    }
+  }
+  for (const sent of toSend) {
+    const id = sent.id as string;
+    if (throttledHere.has(id)) continue;
+    const answer = byId.get(id)!;
+    // A 424 caused by a throttled dependency is not a failure of this item: it goes again with it.
+    const deps = (sent.dependsOn as string[] | undefined) ?? [];
+    if (answer.status === 424 && deps.some((d) => throttledHere.has(d) || throttled.has(d))) {
+      throttled.set(id, answer);
+      continue;
+    }
+    results.set(id, answer ?? failedDependency(id));
+  }
+}
+
+function failedDependency(id: string): BatchItemResult {
+  return {
+    id,
+    status: 424,
+    headers: {},
+    body: { error: { code: "FailedDependency", message: "A request this one depends on failed, so it was not run." } },
+  };
+}
+
+/** Non-JSON item bodies come back base64-encoded: return them as a file the next step can use. */
+function decodeItemBody(body: unknown, headers: Record<string, string>): unknown {
+  const contentType = headerValue(headers, "content-type");
+  if (typeof body === "string" && contentType && !JSON_TYPE.test(contentType)) {
+    return { data: Buffer.from(body, "base64"), contentType };
+  }
+  return body ?? null;
+}

@@ -1,0 +1,254 @@
+/**
+ * JSON batching and per-token throttling over real HTTP (Node's fetch): batch envelope validation, shuffled
+ * responses, items routed like single requests (faults, throttling, auth, base64 and redirects), dependsOn → 424.
+ */
+import { READ_ONLY_TOKEN, startEmulator, type GraphEmulator } from "./index";
+
+interface ItemResponse {
+  id: string;
+  status: number;
+  headers: Record<string, string>;
+  body?: unknown;
+}
+
+interface GraphErrorBody {
+  error: { code: string; message: string; innerError?: Record<string, unknown> };
+}
+
+const ODATA_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+
+let em: GraphEmulator;
+
+beforeAll(async () => {
+  em = await startEmulator();
+});
+afterAll(() => em.close());
+beforeEach(() => em.reset());
+
+function call(path: string, init: RequestInit & { headers?: Record<string, string> } = {}, token = em.token): Promise<Response> {
+  return fetch(`${em.origin}${path}`, { redirect: "manual", ...init, headers: { Authorization: `Bearer ${token}`, ...init.headers } });
+}
+
+async function batch(requests: unknown, options: { version?: string; token?: string } = {}): Promise<{ res: Response; responses: ItemResponse[] }> {
+  const res = await call(
+    `/${options.version ?? "v1.0"}/$batch`,
+    { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ requests }) },
+    options.token,
+  );
+  const body = (await res.json()) as { responses: ItemResponse[] };
+  return { res, responses: body.responses };
+}
+
+function byId(responses: ItemResponse[]): Record<string, ItemResponse> {
+  return Object.fromEntries(responses.map((r) => [r.id, r]));
+}
+
+async function batchError(body: string, headers: Record<string, string> = { "Content-Type": "application/json" }): Promise<{ status: number; error: GraphErrorBody["error"] }> {
+  const res = await call("/v1.0/$batch", { method: "POST", headers, body });
+  return { status: res.status, error: ((await res.json()) as GraphErrorBody).error };
+}
+
+async function firstUserIds(n: number): Promise<string[]> {
+  const res = await call(`/v1.0/users?$top=${n}&$select=id`);
+  return ((await res.json()) as { value: { id: string }[] }).value.map((u) => u.id);
+}
+
+describe("$batch envelope", () => {
+  it("answers 200 with every item, in an order that is not the request order, each routed like a single request", async () => {
+    const [a, b] = await firstUserIds(2);
+    const requests = [
+      { id: "1", method: "GET", url: "/me?$select=id,displayName" },
+      { id: "2", method: "GET", url: `users/${a}?$select=id` },
+      { id: "3", method: "GET", url: `/users/${b}` },
+    ];
+    const { res, responses } = await batch(requests);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("application/json");
+    expect(res.headers.get("request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    expect(responses.map((r) => r.id).sort()).toEqual(["1", "2", "3"]);
+    expect(responses.map((r) => r.id)).not.toEqual(["1", "2", "3"]);
+
+    const items = byId(responses);
+    expect(items["1"]).toMatchObject({ status: 200, headers: { "Content-Type": ODATA_JSON, "OData-Version": "4.0", "Cache-Control": "no-cache" } });
+    expect(items["1"].body).toEqual({
+      "@odata.context": `${em.origin}/v1.0/$metadata#users(id,displayName)/$entity`,
+      id: "48d31887-5fad-4d73-a9f5-3c356e68a038",
+      displayName: "Megan Bowen",
+    });
+    expect(items["2"].body).toMatchObject({ id: a });
+    expect(items["3"].body).toMatchObject({ id: b, userPrincipalName: expect.stringContaining("@") });
+
+    expect(em.log).toHaveLength(2);
+    expect(em.log[1].batchItems?.map((i) => [i.id, i.method, i.url, i.status])).toEqual([
+      ["1", "GET", "/me?$select=id,displayName", 200],
+      ["2", "GET", `users/${a}?$select=id`, 200],
+      ["3", "GET", `/users/${b}`, 200],
+    ]);
+  });
+
+  it("refuses more than 20 requests with 400 BadRequest and runs none of them", async () => {
+    const requests = Array.from({ length: 21 }, (_, i) => ({ id: String(i + 1), method: "GET", url: "/me" }));
+    const res = await call("/v1.0/$batch", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ requests }) });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as GraphErrorBody).error.code).toBe("BadRequest");
+    expect(em.log[0].batchItems).toBeUndefined();
+
+    const twenty = await batch(requests.slice(0, 20));
+    expect(twenty.res.status).toBe(200);
+    expect(twenty.responses).toHaveLength(20);
+  });
+
+  it("fails the whole batch for malformed JSON, missing members, duplicate ids and a body without Content-Type", async () => {
+    const unreadable = "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.";
+    expect(await batchError("{not json")).toEqual({ status: 400, error: expect.objectContaining({ code: "BadRequest", message: unreadable }) });
+    expect((await batchError(JSON.stringify({ requests: [] }), { "Content-Type": "text/plain" })).error.message).toBe(unreadable);
+    expect((await batchError(JSON.stringify({ value: [] }))).status).toBe(400);
+    expect((await batchError(JSON.stringify({ requests: [{ id: "1", method: "GET" }] }))).status).toBe(400);
+    expect((await batchError(JSON.stringify({ requests: [{ method: "GET", url: "/me" }] }))).status).toBe(400);
+
+    const duplicate = await batchError(JSON.stringify({ requests: [{ id: "a", method: "GET", url: "/me" }, { id: "A", method: "GET", url: "/me" }] }));
+    expect(duplicate).toEqual({ status: 400, error: expect.objectContaining({ code: "BadRequest", message: "Request Id A has to be unique in a batch." }) });
+
+    const noType = await batchError(JSON.stringify({ requests: [{ id: "1", method: "PATCH", url: "/me", body: { city: "Oslo" } }] }));
+    expect(noType.error.message).toBe("Write request id : 1 does not contain Content-Type header or body.");
+    expect((await batchError(JSON.stringify({ requests: [{ id: "9", method: "POST", url: "/users", headers: { "Content-Type": "application/json" } }] }))).status).toBe(400);
+    expect((await batchError(JSON.stringify({ requests: [{ id: "1", method: "GET", url: "/me", dependsOn: ["7"] }] }))).status).toBe(400);
+
+    // Nothing ran: the PATCH above did not change Megan.
+    expect(((await (await call("/v1.0/me?$select=city")).json()) as { city: string }).city).toBe("Pittsburgh");
+  });
+
+  it("needs a valid token (items inherit it), POST only, and honours faults scripted on /$batch itself", async () => {
+    const anonymous = await fetch(`${em.origin}/v1.0/$batch`, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
+    expect(anonymous.status).toBe(401);
+    expect((await call("/v1.0/$batch")).status).toBe(405);
+    em.addFault({ method: "POST", path: "/$batch", fault: { kind: "status", status: 503 } });
+    expect((await call("/v1.0/$batch", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" })).status).toBe(503);
+  });
+});
+
+describe("$batch items", () => {
+  it("runs dependents after their dependency and answers 424 FailedDependency when it failed", async () => {
+    const requests = [
+      { id: "4", method: "GET", url: "/me", dependsOn: ["3"] },
+      { id: "3", method: "GET", url: "/users/00000000-0000-4000-8000-000000000000" },
+      { id: "2", method: "GET", url: "/me?$select=id", dependsOn: ["1"] },
+      { id: "1", method: "PATCH", url: "/me", body: { jobTitle: "Lead Auditor" }, headers: { "Content-Type": "application/json" } },
+      { id: "5", method: "GET", url: "/me", dependsOn: ["4"] },
+    ];
+    const { res, responses } = await batch(requests);
+    expect(res.status).toBe(200);
+    const items = byId(responses);
+    expect(items["3"].status).toBe(404);
+    expect(items["4"]).toMatchObject({ status: 424, headers: { "Content-Type": "application/json" } });
+    expect((items["4"].body as GraphErrorBody).error.code).toBe("FailedDependency");
+    expect(items["5"].status).toBe(424);
+    expect(items["1"]).toEqual({ id: "1", status: 204, headers: { "Cache-Control": "no-cache", "x-ms-resource-unit": "1" }, body: null });
+    expect(items["2"].status).toBe(200);
+    const order = em.log[0].batchItems?.map((i) => i.id) ?? [];
+    expect(order.indexOf("1")).toBeLessThan(order.indexOf("2"));
+    expect(order.indexOf("3")).toBeLessThan(order.indexOf("4"));
+    expect(order.indexOf("4")).toBeLessThan(order.indexOf("5"));
+  });
+
+  it("fires scripted faults per item: throttled items answer 429 with Retry-After inside a 200 batch", async () => {
+    const [id] = await firstUserIds(1);
+    em.addFault({ method: "GET", path: `/users/${id}`, times: 2, fault: { kind: "status", status: 429, retryAfter: "3" } });
+    em.addFault({ path: "/me", fault: { kind: "reset" } });
+    const requests = ["a", "b", "c"].map((key) => ({ id: key, method: "GET", url: `/users/${id}?$select=id` }));
+    const { res, responses } = await batch([...requests, { id: "me", method: "GET", url: "/me" }]);
+    expect(res.status).toBe(200);
+    const statuses = em.log[1].batchItems?.map((i) => [i.id, i.status, i.headers["Retry-After"]]);
+    expect(statuses).toEqual([["a", 429, "3"], ["b", 429, "3"], ["c", 200, undefined], ["me", 200, undefined]]);
+    const throttled = byId(responses).a;
+    expect(throttled.headers).toMatchObject({ "Retry-After": "3", "Content-Type": "application/json" });
+    expect((throttled.body as GraphErrorBody).error).toMatchObject({ code: "TooManyRequests", message: "Please retry again later.", innerError: { code: "429", status: "429" } });
+    // The reset rule is for real sockets only: it stayed armed for the next real request.
+    await expect(call("/v1.0/me")).rejects.toThrow();
+  });
+
+  it("delays the whole answer for a slow item", async () => {
+    em.addFault({ path: "/me", fault: { kind: "slow", delayMs: 150 } });
+    const started = Date.now();
+    const { responses } = await batch([{ id: "1", method: "GET", url: "/me" }, { id: "2", method: "GET", url: "/users?$top=1" }]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    expect(responses.map((r) => r.status)).toEqual([200, 200]);
+  });
+
+  it("answers /content with 302 and Location, not followed, and carries non-JSON bodies base64-encoded both ways", async () => {
+    const payload = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0xff, 0x80, 0x0a]);
+    const { responses } = await batch([
+      { id: "up", method: "PUT", url: "/me/drive/root:/batch.bin:/content", body: payload.toString("base64"), headers: { "Content-Type": "application/octet-stream" } },
+      { id: "get", method: "GET", url: "/me/drive/root:/batch.bin:/content", dependsOn: ["up"] },
+      { id: "count", method: "GET", url: "/users/$count", headers: { ConsistencyLevel: "eventual" } },
+    ]);
+    const items = byId(responses);
+    expect(items.up.status).toBe(201);
+    expect(items.up.body).toMatchObject({ name: "batch.bin", size: payload.length, file: { mimeType: "application/octet-stream" } });
+
+    expect(items.get.status).toBe(302);
+    expect(items.get).not.toHaveProperty("body");
+    const location = items.get.headers.Location;
+    expect(location.startsWith(`${em.downloadOrigin}/download/`)).toBe(true);
+    expect(em.log.filter((e) => e.server === "download")).toHaveLength(0);
+    expect(Buffer.from(await (await fetch(location)).arrayBuffer())).toEqual(payload);
+
+    expect(items.count.headers["Content-Type"]).toMatch(/^text\/plain/);
+    expect(Buffer.from(items.count.body as string, "base64").toString("utf8")).toBe("300");
+  });
+
+  it("applies the outer token's permissions to every item and serves /beta batches", async () => {
+    const [id] = await firstUserIds(1);
+    const patch = { id: "w", method: "PATCH", url: `/users/${id}`, body: { jobTitle: "x" }, headers: { "Content-Type": "application/json" } };
+    const readOnly = await batch([patch, { id: "r", method: "GET", url: `/users/${id}` }], { token: READ_ONLY_TOKEN });
+    const items = byId(readOnly.responses);
+    expect(items.w.status).toBe(403);
+    expect((items.w.body as GraphErrorBody).error.code).toBe("Authorization_RequestDenied");
+    expect(items.r.status).toBe(200);
+
+    const beta = await batch([{ id: "1", method: "GET", url: "/users?$top=1" }], { version: "beta" });
+    expect((beta.responses[0].body as { "@odata.context": string })["@odata.context"]).toBe(`${em.origin}/beta/$metadata#users`);
+  });
+});
+
+describe("throttling", () => {
+  it("answers 429 with Retry-After once a token exceeds its budget, and throttled requests still count", async () => {
+    em.setThrottle({ requestsPerWindow: 3, windowMs: 2000 });
+    const statuses: number[] = [];
+    let last: Response | undefined;
+    for (let i = 0; i < 5; i++) {
+      last = await call("/v1.0/me?$select=id");
+      statuses.push(last.status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    expect(Number(last?.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(Number(last?.headers.get("retry-after"))).toBeLessThanOrEqual(2);
+    expect(((await last?.json()) as GraphErrorBody).error.code).toBe("TooManyRequests");
+
+    // Per token: the read-only token has its own budget.
+    expect((await call("/v1.0/me", {}, READ_ONLY_TOKEN)).status).toBe(200);
+    em.setThrottle(null);
+    expect((await call("/v1.0/me")).status).toBe(200);
+  });
+
+  it("counts batch items individually: over-budget items answer 429 inside a 200 batch", async () => {
+    em.setThrottle({ requestsPerWindow: 2, windowMs: 10_000 });
+    const { res, responses } = await batch(["1", "2", "3", "4"].map((id) => ({ id, method: "GET", url: "/me?$select=id" })));
+    expect(res.status).toBe(200);
+    const items = byId(responses);
+    expect([items["1"].status, items["2"].status, items["3"].status, items["4"].status]).toEqual([200, 200, 429, 429]);
+    expect(Number(items["3"].headers["Retry-After"])).toBeGreaterThanOrEqual(9);
+    expect((await call("/v1.0/me")).status).toBe(429);
+    em.reset();
+    expect((await call("/v1.0/me")).status).toBe(200);
+  });
+
+  it("answers 429 to a request beyond maxConcurrent in flight for the token", async () => {
+    em.setThrottle({ requestsPerWindow: 100, windowMs: 1000, maxConcurrent: 2 });
+    em.addFault({ path: "/me", times: 3, fault: { kind: "slow", delayMs: 150 } });
+    const answers = await Promise.all([0, 1, 2].map(() => call("/v1.0/me")));
+    expect(answers.map((r) => r.status).sort()).toEqual([200, 200, 429]);
+    expect(answers.find((r) => r.status === 429)?.headers.get("retry-after")).toBe("1");
+    expect((await call("/v1.0/me")).status).toBe(200);
+  });
+});
