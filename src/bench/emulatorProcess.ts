@@ -2,7 +2,10 @@
 import { startEmulator } from "../emulator";
 
 void (async () => {
-  const emulator = await startEmulator({ users: Number(process.env.BENCH_USERS ?? 300) });
+  const emulator = await startEmulator({
+    users: Number(process.env.BENCH_USERS ?? 300),
+    latencyMs: Number(process.env.BENCH_LATENCY_MS ?? 0),
+  });
   process.send?.({ origin: emulator.origin, downloadOrigin: emulator.downloadOrigin, token: emulator.token });
   process.on("message", async (message: { type: string; rule?: never }) => {
     if (message.type === "fault" && message.rule) emulator.addFault(message.rule);
@@ -11,6 +14,7 @@ void (async () => {
       await emulator.close();
       process.exit(0);
     }
-    process.send?.({ ack: message.type });
+    // "count": how many HTTP requests reached the emulator since the last reset.
+    process.send?.({ ack: message.type, requests: emulator.log.length });
   });
 })();

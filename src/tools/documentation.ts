@@ -16,6 +16,7 @@ interface DocComponent {
   display: { label: string; description: string; iconPath?: string };
   connections: Array<{ key: string; label: string; comments?: string; inputs: unknown }>;
   actions: Record<string, { display: { label: string; description: string }; inputs: unknown }>;
+  dataSources?: Record<string, { display: { label: string; description: string }; inputs: unknown }>;
 }
 
 const CONNECTION_GUIDES: Record<string, string> = {
@@ -43,6 +44,8 @@ For more information regarding authenticating against the Microsoft Graph API re
 };
 
 const ACTION_NOTES: Record<string, string> = {
+  fetchAllPages: `Follows \`@odata.nextLink\` verbatim, through the same origin check as the first URL, resending Header on every page. Returns \`{ value, pageCount, "@odata.count"?, "@odata.deltaLink"?, "@odata.nextLink"?, removedCount?, stoppedBy?, resynced? }\`: the count from the first page, the deltaLink when the chain ends in one, and the nextLink only when Max Pages or Max Items stopped the read early (the step also logs it). A throttled or failed page is retried alone. On a delta query, a 410 Gone names the URL to restart from, or restarts the sync when Restart Expired Delta Sync is on.`,
+  batchRequests: `Validates the list before sending, then sends \`POST /$batch\` calls of at most 20 requests, keeping dependent requests together or waiting for a dependency sent earlier. Items Graph throttled are resent after the longest \`Retry-After\`; other items are never resent. Returns one \`{ id, status, headers, body }\` per request in the order given; non-JSON bodies come back as files.`,
   rawRequest: `Enter a path (\`/me/joinedTeams\`) or paste a Graph URL such as an \`@odata.nextLink\`; any other host is refused, so the access token only ever reaches Microsoft Graph. Requests that Graph throttles (429, or 503/504 with \`Retry-After\`) are retried for every method, waiting what \`Retry-After\` says, up to **Max Throttle Retries**; the spec's retry inputs add retries of network errors and 5xx. A failed call reads like \`Microsoft Graph 403 Authorization_RequestDenied: Insufficient privileges to complete the operation. (request-id …, client-request-id …, date …)\`, with a hint for 401 and 403.`,
 };
 
@@ -84,6 +87,12 @@ export function renderDocumentation(component: DocComponent): string {
     parts.push("", `### ${action.display.label}`, "", action.display.description);
     if (ACTION_NOTES[key]) parts.push("", ACTION_NOTES[key]);
     parts.push("", table(action.inputs as DocInput[]));
+  }
+  if (component.dataSources && Object.keys(component.dataSources).length > 0) {
+    parts.push("", "## Data Sources");
+    for (const source of Object.values(component.dataSources)) {
+      parts.push("", `### ${source.display.label}`, "", source.display.description, "", table(source.inputs as DocInput[]));
+    }
   }
   return `${parts.join("\n")}\n`;
 }
