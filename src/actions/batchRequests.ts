@@ -14,7 +14,7 @@ export const batchRequests = action({
   inputs: batchRequestsInputs,
   perform: async (context, params) => {
     const client = graphClientFor(context, params);
-    const items = normalizeBatchRequests(params.requests, client.endpoint, params.apiVersion);
+    const items = normalizeBatchRequests(params.requests, client, params.apiVersion);
     const results = await runBatch(client, items, {
       chunkSize: params.batchSize,
       concurrency: params.concurrency,

@@ -34,7 +34,8 @@ export interface BatchItemResult {
 const LABEL = "Requests";
 
 /** Validates the Requests input and normalises it to what Graph accepts, before anything is sent. */
-export function normalizeBatchRequests(input: unknown, endpoint: GraphEndpoint, version: string): BatchItem[] {
+export function normalizeBatchRequests(input: unknown, client: Pick<GraphClient, "endpoint" | "assertUserPath">, version: string): BatchItem[] {
+  const endpoint = client.endpoint;
   let list = input;
   if (typeof list === "string") {
     if (!list.trim()) throw new InputError(LABEL, "is required: a JSON list of {id?, method, url, headers?, body?, dependsOn?}");
@@ -79,6 +80,12 @@ export function normalizeBatchRequests(input: unknown, endpoint: GraphEndpoint, 
     }
     if (typeof r.url !== "string") throw new InputError(LABEL, `${label}: url is required`);
     const url = relativeUrl(r.url, endpoint, version, label);
+    try {
+      client.assertUserPath(new URL(`${endpoint.versionRoot}/${url}`));
+    } catch (error) {
+      if (error instanceof InputError) throw new InputError(LABEL, `${label}: ${error.message.replace(/^URL: /, "")}`);
+      throw error;
+    }
     const headers = readHeaders(r.headers, label);
     const dependsOn = readDependsOn(r.dependsOn, label);
     const body = readBody(r.body, headers, method, label);

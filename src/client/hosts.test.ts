@@ -1,5 +1,6 @@
 /** Table tests of URL resolution and the origin allow-list: the token's only gate, tested without a network. */
 import { InputError } from "./errors";
+import { CLOUDS } from "./clouds";
 import { appendQuery, resolveGraphEndpoint, resolveGraphUrl } from "./hosts";
 
 const graph = resolveGraphEndpoint("v1.0", {});
@@ -66,5 +67,21 @@ describe("appendQuery", () => {
     expect(appendQuery(url, [["$filter", "startswith(displayName,'A b')"], ["q", "a&b=c"]]).href).toBe(
       "https://graph.microsoft.com/v1.0/users?$top=5&$filter=startswith(displayName,%27A%20b%27)&q=a%26b%3Dc",
     );
+  });
+});
+
+describe("each Microsoft cloud's Graph host is the only origin its token may reach", () => {
+  it.each(CLOUDS.map((c) => [c.label, c.graph]))("%s → %s", (_label, graphOrigin) => {
+    const endpoint = resolveGraphEndpoint("v1.0", {}, graphOrigin);
+    expect(endpoint).toEqual({ origin: graphOrigin, versionRoot: `${graphOrigin}/v1.0`, loopback: false });
+    expect(resolveGraphUrl("/users", endpoint).href).toBe(`${graphOrigin}/v1.0/users`);
+    expect(resolveGraphUrl(`${graphOrigin}/v1.0/users?$skiptoken=x`, endpoint).origin).toBe(graphOrigin);
+    for (const other of CLOUDS.filter((c) => c.graph !== graphOrigin)) {
+      expect(() => resolveGraphUrl(`${other.graph}/v1.0/users`, endpoint)).toThrow(/is not the Microsoft Graph origin in use/);
+    }
+  });
+
+  it("lets the loopback test seam replace any cloud's Graph host", () => {
+    expect(resolveGraphEndpoint("beta", { MS_GRAPH_BASE_URL: "http://127.0.0.1:7357" }, "https://graph.microsoft.us").origin).toBe("http://127.0.0.1:7357");
   });
 });

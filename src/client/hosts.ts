@@ -22,23 +22,21 @@ export function isLoopbackHost(hostname: string): boolean {
   return LOOPBACK_HOST.test(hostname);
 }
 
+/** Test seam: points certificate sign-ins at a loopback Entra emulator instead of the cloud's sign-in host. */
+export const LOGIN_URL_ENV = "MS_GRAPH_LOGIN_URL";
+
 /**
- * The Graph origin in use: Microsoft Graph, or the loopback emulator named by MS_GRAPH_BASE_URL.
- * The override is refused for any non-loopback host: it decides where the token is sent.
+ * A loopback origin named by a test-seam variable, or undefined when it is not set. Any other value is
+ * refused: it decides where a token (or a client assertion) is sent.
  */
-export function resolveGraphEndpoint(
-  version: ApiVersion,
-  env: NodeJS.ProcessEnv = process.env,
-): GraphEndpoint {
-  const override = env[BASE_URL_ENV]?.trim();
-  if (!override) {
-    return { origin: GRAPH_ROOT, versionRoot: `${GRAPH_ROOT}/${version}`, loopback: false };
-  }
+export function readLoopbackOverride(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const override = env[name]?.trim();
+  if (!override) return undefined;
   let parsed: URL;
   try {
     parsed = new URL(override);
   } catch {
-    throw new InputError(BASE_URL_ENV, `'${override}' is not a URL; use a loopback origin such as http://127.0.0.1:7357`);
+    throw new InputError(name, `'${override}' is not a URL; use a loopback origin such as http://127.0.0.1:7357`);
   }
   const bare = (parsed.pathname === "/" || parsed.pathname === "") && !parsed.search && !parsed.hash;
   if (
@@ -49,11 +47,24 @@ export function resolveGraphEndpoint(
     !bare
   ) {
     throw new InputError(
-      BASE_URL_ENV,
-      `'${override}' is not allowed: it may only name a loopback origin (http://127.0.0.1:PORT, http://localhost:PORT or http://[::1]:PORT) with no path, because the access token is sent there`,
+      name,
+      `'${override}' is not allowed: it may only name a loopback origin (http://127.0.0.1:PORT, http://localhost:PORT or http://[::1]:PORT) with no path, because credentials are sent there`,
     );
   }
-  return { origin: parsed.origin, versionRoot: `${parsed.origin}/${version}`, loopback: true };
+  return parsed.origin;
+}
+
+/**
+ * The Graph origin in use: the connection's cloud, or the loopback emulator named by MS_GRAPH_BASE_URL.
+ */
+export function resolveGraphEndpoint(
+  version: ApiVersion,
+  env: NodeJS.ProcessEnv = process.env,
+  cloudGraphOrigin: string = GRAPH_ROOT,
+): GraphEndpoint {
+  const override = readLoopbackOverride(BASE_URL_ENV, env);
+  const origin = override ?? cloudGraphOrigin;
+  return { origin, versionRoot: `${origin}/${version}`, loopback: override !== undefined };
 }
 
 // Characters that must not be smuggled into a path: they would change which resource, or host, is addressed.

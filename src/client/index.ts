@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import type { ActionLogger, Connection } from "@prismatic-io/spectral";
 import { PreparedBody } from "./body";
 import { clock } from "./clock";
+import { ConnectionProfile, readConnection } from "./credentials";
 import {
   GraphNetworkError,
   GraphRequestError,
@@ -61,18 +62,38 @@ const ACCEPT: Record<ResponseType, string> = {
 
 export class GraphClient {
   readonly endpoint: GraphEndpoint;
+  private readonly secrets: string[];
 
   constructor(
-    private readonly accessToken: string,
+    private readonly profile: ConnectionProfile,
     private readonly options: GraphClientOptions,
   ) {
-    this.endpoint = resolveGraphEndpoint(options.apiVersion);
+    this.endpoint = resolveGraphEndpoint(options.apiVersion, process.env, profile.cloud.graph);
+    this.secrets = [...profile.secrets];
+  }
+
+  /** True when the connection's tokens carry no signed-in user (client credentials, certificate). */
+  get appOnly(): boolean {
+    return this.profile.appOnly;
+  }
+
+  /** App-only tokens have no user behind them: Graph refuses /me, so say why before sending. */
+  assertUserPath(url: URL, label = "URL"): void {
+    const prefix = this.endpoint.versionRoot.slice(this.endpoint.origin.length);
+    const path = url.pathname.startsWith(`${prefix}/`) ? url.pathname.slice(prefix.length) : url.pathname.replace(/^\/(v1\.0|beta)/i, "");
+    if (this.profile.appOnly && /^\/me(\/|\(|$)/i.test(path)) {
+      throw new InputError(
+        label,
+        `'${path}' needs a signed-in user, but this connection signs in as the app itself, and app-only tokens have no user behind them. Name the user instead: /users/{id or userPrincipalName}${path.slice(3)}`,
+      );
+    }
   }
 
   /** Resolves, validates and sends one logical request (its retries and redirects included). */
   async request(req: GraphRequest): Promise<GraphResponse> {
     const method = req.method.toUpperCase();
     const url = appendQuery(resolveGraphUrl(req.url, this.endpoint, req.urlLabel), req.query ?? []);
+    this.assertUserPath(url, req.urlLabel);
     const responseType = req.responseType ?? "json";
     if (req.body && (method === "GET" || method === "HEAD")) {
       throw new InputError("Data", `a ${method} request cannot carry a body; remove Data, Form Data and File Data or choose another Method`);
@@ -134,8 +155,11 @@ export class GraphClient {
 
       let response: WireResponse | undefined;
       let failure: TransportFailure | undefined;
+      // Asked per attempt: a certificate token renews itself during a long read.
+      const accessToken = await this.profile.accessToken();
+      if (!this.secrets.includes(accessToken)) this.secrets.push(accessToken);
       try {
-        response = await sendFollowingRedirects({ method, url, headers, body: body?.bytes, timeoutMs }, this.endpoint, this.accessToken);
+        response = await sendFollowingRedirects({ method, url, headers, body: body?.bytes, timeoutMs }, this.endpoint, accessToken);
       } catch (error) {
         if (!(error instanceof TransportFailure)) throw error;
         failure = error;
@@ -230,16 +254,12 @@ export class GraphClient {
   }
 
   private log(line: string): void {
-    this.options.logger.info(redactSecrets(line, [this.accessToken]));
+    this.options.logger.info(redactSecrets(line, this.secrets));
   }
 }
 
 export function createGraphClient(connection: Connection | undefined, options: GraphClientOptions): GraphClient {
-  const token = connection?.token?.access_token;
-  if (typeof token !== "string" || !token) {
-    throw new InputError("Connection", "has no access token; reconnect the connection (sign in again) and retry");
-  }
-  return new GraphClient(token, options);
+  return new GraphClient(readConnection(connection), options);
 }
 
 function decodeResponse(response: WireResponse, responseType: ResponseType): GraphResponse {

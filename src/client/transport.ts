@@ -80,6 +80,11 @@ export async function sendFollowingRedirects(
   }
 }
 
+/** A request that carries no Graph token (a sign-in to the token endpoint); redirects are not followed. */
+export function sendWithoutToken(request: WireRequest, loopback: boolean): Promise<WireResponse> {
+  return sendOnce(request, { origin: request.url.origin, versionRoot: request.url.origin, loopback });
+}
+
 async function sendOnce(request: WireRequest, endpoint: GraphEndpoint): Promise<WireResponse> {
   try {
     const response = await axios.request<Buffer>({

@@ -279,7 +279,7 @@ describe("client credentials with a certificate assertion", () => {
     const expired = await expectAad(await post(em.tokenEndpoint(), assertionForm(assertion({ nbf: sec - 7200, iat: sec - 7200, exp: sec - 3600 }))), 401, "invalid_client", 700024);
     expect(expired.error_description).toMatch(/^AADSTS700024: Client assertion is not within its valid time range\. Current time: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z, assertion valid from /);
     await expectAad(await post(em.tokenEndpoint(), assertionForm(assertion({ nbf: sec + 3600 }))), 401, "invalid_client", 700024);
-    await expectAad(await post(em.tokenEndpoint(), assertionForm(assertion({ aud: "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token" }))), 401, "invalid_client", 700023);
+    await expectAad(await post(em.tokenEndpoint(), assertionForm(assertion({ aud: "https://login.microsoftonline.us/contoso.onmicrosoft.com/oauth2/v2.0/token" }))), 401, "invalid_client", 700023);
     await expectAad(await post(em.tokenEndpoint(), assertionForm(assertion({ iss: DEMO_CLIENT_ID, sub: DEMO_CLIENT_ID }))), 401, "invalid_client", 700021);
     await expectAad(await post(em.tokenEndpoint(), assertionForm(assertion({ sub: DEMO_CLIENT_ID }))), 401, "invalid_client", 50048);
   });

@@ -106,7 +106,20 @@ export interface IdentityOptions {
   user?: IdentityUser;
   /** Injectable clock (ms epoch) for expiry tests; default Date.now. */
   now?: () => number;
+  /**
+   * The real sign-in origin this emulator stands in for; default the one of `graphResource`'s cloud. A client
+   * that reaches the emulator through a test seam (MS_GRAPH_LOGIN_URL) addresses its assertion there.
+   */
+  publicOrigin?: string;
 }
+
+/** Each cloud's sign-in origin, by Graph resource (DC concepts/deployments.md). */
+const LOGIN_ORIGIN_OF_RESOURCE: Record<string, string> = {
+  "https://graph.microsoft.com": "https://login.microsoftonline.com",
+  "https://graph.microsoft.us": "https://login.microsoftonline.us",
+  "https://dod-graph.microsoft.us": "https://login.microsoftonline.us",
+  "https://microsoftgraph.chinacloudapi.cn": "https://login.chinacloudapi.cn",
+};
 
 export interface IdentityLogEntry {
   method: string;
@@ -551,6 +564,7 @@ export async function startIdentityEmulator(options: IdentityOptions = {}): Prom
   if (!Number.isInteger(lifetime) || lifetime <= 0) throw new RangeError(`tokenLifetimeSeconds must be a positive integer, got ${lifetime}`);
   const refreshInactiveMs = (options.refreshTokenInactiveSeconds ?? DEFAULT_REFRESH_INACTIVE_SECONDS) * 1000;
   const graph = normalizeResource(options.graphResource ?? GRAPH_RESOURCE);
+  const publicOrigin = options.publicOrigin ?? LOGIN_ORIGIN_OF_RESOURCE[graph];
   const user: IdentityUser = options.user ?? { id: ME_ID, userPrincipalName: `MeganB@${TENANT_DOMAIN}`, displayName: "Megan Bowen" };
   const tenants: IdentityTenant[] = (options.tenants ?? [{ id: TENANT_ID, domains: [...VERIFIED_DOMAINS], displayName: "Contoso" }]).map((t) => ({
     id: t.id.toLowerCase(),
@@ -682,9 +696,12 @@ export async function startIdentityEmulator(options: IdentityOptions = {}): Prom
   function assertionAudiences(ref: TenantRef): Set<string> {
     const names = ref.kind === "tenant" ? [ref.segment, ref.tenant.id, ...ref.tenant.domains] : [ref.segment];
     const out = new Set<string>();
-    for (const name of names) {
-      out.add(`${origin}/${name}/oauth2/v2.0/token`.toLowerCase());
-      out.add(`${origin}/${name}/oauth2/token`.toLowerCase());
+    for (const base of [origin, publicOrigin]) {
+      if (!base) continue;
+      for (const name of names) {
+        out.add(`${base}/${name}/oauth2/v2.0/token`.toLowerCase());
+        out.add(`${base}/${name}/oauth2/token`.toLowerCase());
+      }
     }
     return out;
   }

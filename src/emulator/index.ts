@@ -7,6 +7,19 @@
  * (`POST /$batch`: items routed like single requests, shuffled responses, dependsOn → 424). Tests script
  * failures with `addFault` (also hits batch items), turn on per-token throttling with `setThrottle`, and read
  * every request (and each batch item, `batchItems`) from `log`.
+ *
+ * With `identity`, an Entra ID v2.0 login host (identity.ts) runs alongside and Graph accepts the access tokens
+ * it issues: expiry on the injected clock, audience per `cloud` (CLOUD_RESOURCES), app-only tokens refused on
+ * /me, delegated scopes deciding directory reads and writes, /me as the token's signed-in user.
  */
-export { DEMO_TOKEN, READ_ONLY_TOKEN, startEmulator } from "./server";
-export type { BatchItemLogEntry, EmulatorOptions, Fault, FaultRule, GraphEmulator, RequestLogEntry, ThrottleOptions } from "./types";
+export { CLOUD_RESOURCES, DEMO_TOKEN, READ_ONLY_TOKEN, startEmulator } from "./server";
+export type { BatchItemLogEntry, EmulatorOptions, Fault, FaultRule, GraphCloud, GraphEmulator, RequestLogEntry, ThrottleOptions } from "./types";
+export {
+  DEMO_CLIENT_ID,
+  DEMO_CLIENT_SECRET,
+  DEMO_REDIRECT_URI,
+  PRISMATIC_REDIRECT_URI,
+  startIdentityEmulator,
+  TokenRegistry,
+} from "./identity";
+export type { AppRegistration, IdentityEmulator, IdentityLogEntry, IdentityOptions, IdentityTenant, IdentityUser, IssuedToken } from "./identity";

@@ -54,6 +54,8 @@ export interface GraphRequest {
   headers: IncomingHttpHeaders;
   body: Buffer;
   ids: RequestIds;
+  /** Object id of the signed-in user /me resolves to (a delegated token's user); default ME_ID (Megan Bowen). */
+  me?: string;
 }
 
 export interface TenantState {
@@ -177,8 +179,8 @@ function matchRoute(req: GraphRequest, state: TenantState): Match {
   if (first === "me") {
     if (segments.length === 1) {
       return on(req, "directory", {
-        GET: () => getUser(req, state, ME_ID),
-        PATCH: () => patchUser(req, state, ME_ID),
+        GET: () => getUser(req, state, req.me ?? ME_ID),
+        PATCH: () => patchUser(req, state, req.me ?? ME_ID),
       });
     }
     if (second === "joinedteams" && segments.length === 2) return on(req, "teams", { GET: () => joinedTeams(req, state) });

@@ -7,11 +7,12 @@ import { DeltaTokens } from "./delta";
 import { routeDownload } from "./download";
 import { FaultQueue, statusFaultReply } from "./faults";
 import { errorReply, GraphError, type Reply, type RequestIds } from "./http";
+import { startIdentityEmulator, type IdentityEmulator, type IssuedToken } from "./identity";
 import { SkipTokens } from "./odata";
 import { routeGraph, type GraphRequest, type TenantState } from "./routes";
 import { Drive, UserDirectory, type DriveFile } from "./tenant";
 import { Throttle } from "./throttle";
-import type { BatchItemLogEntry, EmulatorOptions, GraphEmulator, RequestLogEntry } from "./types";
+import type { BatchItemLogEntry, EmulatorOptions, GraphCloud, GraphEmulator, RequestLogEntry } from "./types";
 
 /** The demo tenant's bearer token: deliberately not JWT-shaped, so nobody mistakes it for a real one. */
 export const DEMO_TOKEN = "emulator-demo-token-contoso-7357";
@@ -27,12 +28,67 @@ const AGS_DIAGNOSTIC = JSON.stringify({
 const WWW_AUTHENTICATE =
   'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"';
 
+/**
+ * Each cloud's Graph resource, the audience of the access tokens it accepts (reference §7, DC concepts/deployments.md).
+ * "Tokens from one cloud cannot be used in another": the identity emulator issues for `graphResource`, and a
+ * token whose audience is another cloud's Graph answers 401 "Invalid audience".
+ */
+export const CLOUD_RESOURCES: Readonly<Record<GraphCloud, string>> = {
+  global: "https://graph.microsoft.com",
+  "usgov-l4": "https://graph.microsoft.us",
+  "usgov-l5-dod": "https://dod-graph.microsoft.us",
+  china: "https://microsoftgraph.chinacloudapi.cn",
+};
+
 type ServerName = RequestLogEntry["server"];
 
-function authOf(value: string | undefined, tokens: string[]): RequestLogEntry["auth"] {
-  if (value === undefined) return "none";
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(value.trim());
-  return m && tokens.includes(m[1]) ? "valid" : "invalid";
+/** What a token may do to directory objects (users, groups, /me). */
+type DirectoryAccess = "write" | "read" | "none";
+
+/** An authenticated caller: a static token or a valid access token from the identity emulator. */
+interface Caller {
+  token: string;
+  kind: NonNullable<RequestLogEntry["tokenKind"]>;
+  directory: DirectoryAccess;
+  /** Object id of a delegated token's signed-in user: what /me resolves to. */
+  me?: string;
+}
+
+/** Why a presented bearer token was refused (it picks the 401 message). */
+type AuthFailure = "unknown" | "expired" | "audience";
+
+type Authentication =
+  | { auth: "none" }
+  | { auth: "valid"; caller: Caller }
+  | { auth: "invalid"; failure: AuthFailure; tokenKind?: IssuedToken["kind"] };
+
+/** Scope names compared case-insensitively and without a resource prefix ("https://graph.microsoft.com/User.Read"). */
+const DIRECTORY_WRITE_SCOPES = new Set(["user.readwrite.all", "directory.readwrite.all"]);
+const DIRECTORY_READ_SCOPES = new Set(["user.read", "user.readwrite", "user.read.all", "user.readbasic.all", "directory.read.all"]);
+
+/**
+ * The emulator's permission model, deliberately simpler than Graph's per-API tables:
+ * - app tokens (client credentials) stand for Application permissions granted with admin consent: read and write;
+ * - delegated (user) tokens write the directory with User.ReadWrite.All or Directory.ReadWrite.All, read it with
+ *   User.Read, User.ReadWrite, User.Read.All, User.ReadBasic.All, Directory.Read.All or any `.default` (whatever
+ *   was consented), and get 403 Authorization_RequestDenied on directory routes without any of those.
+ * Graph scopes User.Read / User.ReadBasic.All really limit what of /users is visible; the emulator does not.
+ */
+function directoryAccess(token: IssuedToken): DirectoryAccess {
+  if (token.kind === "app") return "write";
+  const names = token.scopes.map((scope) => scope.slice(scope.lastIndexOf("/") + 1).toLowerCase());
+  if (names.some((name) => DIRECTORY_WRITE_SCOPES.has(name))) return "write";
+  if (names.some((name) => DIRECTORY_READ_SCOPES.has(name) || name === ".default")) return "read";
+  return "none";
+}
+
+/** /me and everything under it (/me/drive/root:/a.txt:, /me/sendMail, ...). */
+const ME_PATH = /^\/me(?=[/:]|$)/i;
+/** Directory routes the delegated scopes govern: /users…, /groups…, and /me itself (not /me/drive, /me/sendMail…). */
+const DIRECTORY_PATH = /^\/(?:(?:users|groups)(?=\/|$)|me\/?$)/i;
+
+function normalizeResource(resource: string): string {
+  return resource.trim().toLowerCase().replace(/\/+$/, "");
 }
 
 function loggedHeaders(req: IncomingMessage): Record<string, string> {
@@ -61,19 +117,21 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
-function bearerToken(authorization: string | undefined): string | undefined {
-  return /^Bearer\s+(\S+)/i.exec(authorization?.trim() ?? "")?.[1];
-}
-
-function isReadOnly(authorization: string | undefined, readOnlyTokens: string[]): boolean {
-  const token = bearerToken(authorization);
-  return token !== undefined && readOnlyTokens.includes(token);
-}
-
-/** The 401 Graph sends for a missing or rejected bearer token. */
-function unauthenticated(ids: RequestIds, authorization: string | undefined): Reply {
+/**
+ * The 401 Graph sends for a missing or rejected bearer token. Messages (reference §2.1, [3p]): "Access token is
+ * empty."; for an expired token "Access token has expired or is not yet valid." (captured graph.microsoft.com
+ * answer in microsofthackathons/tdi issue #24, 2022-09, and besscroft/diyfile issue #1, 2023-02; that capture's
+ * WWW-Authenticate is the same challenge as for any other 401, with no `error="invalid_token"`); any other
+ * token, including one for another resource or cloud, "Access token validation failure. Invalid audience.".
+ */
+function unauthenticated(ids: RequestIds, authorization: string | undefined, failure: AuthFailure): Reply {
   const token = /^Bearer\s+(\S*)/i.exec(authorization?.trim() ?? "")?.[1] ?? "";
-  const message = token === "" ? "Access token is empty." : "Access token validation failure. Invalid audience.";
+  const message =
+    token === ""
+      ? "Access token is empty."
+      : failure === "expired"
+        ? "Access token has expired or is not yet valid."
+        : "Access token validation failure. Invalid audience.";
   return errorReply(ids, 401, "InvalidAuthenticationToken", message, "gateway", { headers: { "WWW-Authenticate": WWW_AUTHENTICATE } });
 }
 
@@ -86,6 +144,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
   const latencyMs = options.latencyMs ?? 0;
   const deltaPageSize = options.deltaPageSize ?? 200;
   if (!Number.isInteger(deltaPageSize) || deltaPageSize < 1) throw new RangeError(`deltaPageSize must be a positive integer, got ${deltaPageSize}`);
+  const cloud: GraphCloud = options.cloud ?? "global";
+  if (!Object.hasOwn(CLOUD_RESOURCES, cloud)) throw new RangeError(`cloud must be one of ${Object.keys(CLOUD_RESOURCES).join(", ")}, got ${String(cloud)}`);
+  const graphResource = CLOUD_RESOURCES[cloud];
+  /** The login host, when started with `identity`; its registry holds every access token it issued. */
+  let identity: IdentityEmulator | undefined;
   const secret = randomBytes(32);
   const log: RequestLogEntry[] = [];
   const faults = new FaultQueue();
@@ -123,14 +186,51 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
   /** What a throttled request or item answers: the official 429 body with whole-second Retry-After. */
   const throttled = (ids: RequestIds, seconds: number): Reply => statusFaultReply(ids, { kind: "status", status: 429, retryAfter: String(seconds) });
 
+  /**
+   * Who the bearer token belongs to, checked in this order: the static tokens (full access) and read-only
+   * tokens; then the identity emulator's registry: unknown → invalid, expired on this emulator's clock →
+   * invalid ("expired"), audience other than this cloud's Graph resource → invalid ("audience"); else valid.
+   */
+  function authenticate(authorization: string | undefined): Authentication {
+    if (authorization === undefined) return { auth: "none" };
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization.trim());
+    if (!m) return { auth: "invalid", failure: "unknown" };
+    const token = m[1];
+    if (tokens.includes(token)) return { auth: "valid", caller: { token, kind: "static", directory: "write" } };
+    if (readOnlyTokens.includes(token)) return { auth: "valid", caller: { token, kind: "static", directory: "read" } };
+    const issued = identity?.tokens.lookup(token);
+    if (!issued) return { auth: "invalid", failure: "unknown" };
+    if (issued.expiresAt <= now()) return { auth: "invalid", failure: "expired", tokenKind: issued.kind };
+    if (normalizeResource(issued.audience) !== graphResource) return { auth: "invalid", failure: "audience", tokenKind: issued.kind };
+    return { auth: "valid", caller: { token, kind: issued.kind, directory: directoryAccess(issued), me: issued.user?.id } };
+  }
+
+  /** Whether the caller lacks the permission for this call (answered 403 Authorization_RequestDenied). */
+  function denied(call: GraphRequest, caller: Caller): boolean {
+    const write = !["GET", "HEAD"].includes(call.method);
+    // Static read-only tokens: unchanged rule, every write under /users, /groups and /me (including /me/drive…).
+    if (caller.kind === "static") return caller.directory === "read" && write && /^\/(users|groups|me)\b/i.test(call.path);
+    if (!DIRECTORY_PATH.test(call.path)) return false;
+    return write ? caller.directory !== "write" : caller.directory === "none";
+  }
+
   /** Routing shared by real requests and batch items once the caller is authenticated. */
-  function routeAuthenticated(call: GraphRequest, authorization: string | undefined): Reply {
-    if (isReadOnly(authorization, readOnlyTokens) && !["GET", "HEAD"].includes(call.method) && /^\/(users|groups|me)\b/i.test(call.path)) {
-      // What Graph answers a token without the write permission (e.g. User.Read.All) on a directory write.
+  function routeAuthenticated(call: GraphRequest, caller: Caller): Reply {
+    if (caller.kind === "app" && ME_PATH.test(call.path)) {
+      // Graph's answer to an app-only (client credentials) token on /me: there is no signed-in user. Captured in
+      // microsoftgraph/msgraph-sdk-php issue #1163 (2023-03): `400 Bad Request`
+      // {"error":{"code":"BadRequest","message":"/me request is only valid with delegated authentication flow.",...}}
+      // (also GearPlug/microsoftgraph-python #20, msgraph-sdk-php #614). An app token carrying no application
+      // permission at all gets 401 NoPermissionsInAccessToken instead (Microsoft support article
+      // "NoPermissionsInAccessToken when calling /me endpoint"); the emulator's app tokens always carry them.
+      return errorReply(call.ids, 400, "BadRequest", "/me request is only valid with delegated authentication flow.", "gateway");
+    }
+    if (denied(call, caller)) {
+      // What Graph answers a token without the needed permission (e.g. User.Read.All on a directory write).
       return errorReply(call.ids, 403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.", "directory");
     }
     try {
-      return routeGraph(call, state);
+      return routeGraph(caller.me === undefined ? call : { ...call, me: caller.me }, state);
     } catch (error) {
       console.error("graph emulator: unhandled error", error);
       return statusFaultReply(call.ids, { kind: "status", status: 500 });
@@ -141,15 +241,15 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
    * One batch item through the same pipeline as a request: scripted faults (status and slow only), the
    * token's throttling budget (the item counts as one more request in flight), then routing.
    */
-  function executeItem(item: BatchItem, version: GraphRequest["version"], ids: RequestIds, token: string, authorization: string | undefined): ItemOutcome {
+  function executeItem(item: BatchItem, version: GraphRequest["version"], ids: RequestIds, caller: Caller): ItemOutcome {
     const fault = faults.take(item.method, item.path, ["status", "slow"]);
     const delayMs = fault?.kind === "slow" ? fault.delayMs : 0;
     if (fault?.kind === "status") return { reply: statusFaultReply(ids, fault), delayMs };
     // The item is one more request in flight while it runs (its $batch envelope is not counted).
-    const wait = throttle.admit(token, throttle.inFlightOf(token) + 1, now());
+    const wait = throttle.admit(caller.token, throttle.inFlightOf(caller.token) + 1, now());
     if (wait !== undefined) return { reply: throttled(ids, wait), delayMs };
     const call: GraphRequest = { method: item.method, version, path: item.path, rawQuery: item.rawQuery, headers: item.headers, body: item.body, ids };
-    return { reply: routeAuthenticated(call, authorization), delayMs };
+    return { reply: routeAuthenticated(call, caller), delayMs };
   }
 
   /** POST /$batch (DC concepts/json-batching.md): 400 for a malformed envelope, else 200 with per-item answers. */
@@ -159,8 +259,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     req: IncomingMessage,
     body: Buffer,
     ids: RequestIds,
-    token: string,
-    authorization: string | undefined,
+    caller: Caller,
   ): { reply: Reply; items?: BatchItemLogEntry[]; delayMs: number } {
     if (method !== "POST") {
       return { reply: errorReply(ids, 405, "BadRequest", "Specified HTTP method is not allowed for the request target.", "gateway"), delayMs: 0 };
@@ -172,7 +271,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
       if (!(error instanceof GraphError)) throw error;
       return { reply: errorReply(ids, error.status, error.code, error.message, "gateway"), delayMs: 0 };
     }
-    const result = runBatch(items, ids, (item) => executeItem(item, version, ids, token, authorization));
+    const result = runBatch(items, ids, (item) => executeItem(item, version, ids, caller));
     return { reply: result.reply, items: result.log, delayMs: result.delayMs };
   }
 
@@ -180,12 +279,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     const method = (req.method ?? "GET").toUpperCase();
     const url = req.url ?? "/";
     const authorization = typeof req.headers.authorization === "string" ? req.headers.authorization : undefined;
+    const authentication = authenticate(authorization);
+    const caller = authentication.auth === "valid" ? authentication.caller : undefined;
+    const tokenKind = caller?.kind ?? (authentication.auth === "invalid" ? authentication.tokenKind : undefined);
     const entry: RequestLogEntry = {
       server,
       method,
       url,
       headers: loggedHeaders(req),
-      auth: authOf(authorization, [...tokens, ...readOnlyTokens]),
+      auth: authentication.auth,
+      ...(tokenKind !== undefined ? { tokenKind } : {}),
       body: "",
       bodyBytes: Buffer.alloc(0),
       status: 0,
@@ -207,7 +310,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     const versioned = /^\/(v1\.0|beta)(\/.*)?$/i.exec(pathname);
     const faultPath = server === "graph" && versioned ? versioned[2] || "/" : pathname;
 
-    const token = entry.auth === "valid" ? bearerToken(authorization) : undefined;
+    const token = caller?.token;
     const version: GraphRequest["version"] = versioned?.[1].toLowerCase() === "beta" ? "beta" : "v1.0";
     const isBatch = server === "graph" && versioned !== null && /^\/(\$|%24)batch\/?$/i.test(versioned[2] ?? "");
     // In flight from the request being read to the last byte; the $batch envelope is not counted, its items are.
@@ -232,19 +335,19 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
       } else if (!versioned) {
         // Graph's answer to an unknown or missing version segment (e.g. GET https://graph.microsoft.com/me).
         reply = errorReply(ids, 400, "BadRequest", "Invalid version.", "gateway");
-      } else if (entry.auth !== "valid" || token === undefined) {
-        reply = unauthenticated(ids, authorization);
+      } else if (caller === undefined) {
+        reply = unauthenticated(ids, authorization, authentication.auth === "invalid" ? authentication.failure : "unknown");
       } else if (isBatch) {
-        const result = batch(method, version, req, entry.bodyBytes, ids, token, authorization);
+        const result = batch(method, version, req, entry.bodyBytes, ids, caller);
         reply = result.reply;
         extraDelayMs = result.delayMs;
         if (result.items) entry.batchItems = result.items;
       } else {
-        const wait = throttle.admit(token, concurrent, now());
+        const wait = throttle.admit(caller.token, concurrent, now());
         reply =
           wait !== undefined
             ? throttled(ids, wait)
-            : routeAuthenticated({ method, version, path: versioned[2] ?? "", rawQuery, headers: req.headers, body: entry.bodyBytes, ids }, authorization);
+            : routeAuthenticated({ method, version, path: versioned[2] ?? "", rawQuery, headers: req.headers, body: entry.bodyBytes, ids }, caller);
       }
 
       await sleep(latencyMs + extraDelayMs);
@@ -281,6 +384,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     await closeServer(graphServer);
     throw error;
   });
+  if (options.identity) {
+    const given = options.identity === true ? {} : options.identity;
+    // Issue for this cloud's Graph and on this emulator's clock (so advancing `now` expires its tokens), unless set.
+    identity = await startIdentityEmulator({ ...given, graphResource: given.graphResource ?? graphResource, now: given.now ?? now }).catch(
+      async (error: unknown) => {
+        await Promise.all([closeServer(graphServer), closeServer(downloadServer)]);
+        throw error;
+      },
+    );
+  }
   state.origin = `http://127.0.0.1:${port}`;
   downloadOrigin = `http://127.0.0.1:${downloadPort}`;
 
@@ -288,6 +401,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     origin: state.origin,
     downloadOrigin,
     token: tokens[0],
+    cloud,
+    graphResource,
+    ...(identity ? { identity, loginOrigin: identity.origin } : {}),
     log,
     addFault: (rule) => faults.add(rule),
     setThrottle: (throttleOptions) => throttle.configure(throttleOptions),
@@ -300,12 +416,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
       state.drive.reset();
       // The change log starts again, so tokens minted against the old one must not be honoured.
       state.deltaTokens.expire();
+      identity?.reset();
     },
     close: async () => {
       closed = true;
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
-      await Promise.all([closeServer(graphServer), closeServer(downloadServer)]);
+      await Promise.all([closeServer(graphServer), closeServer(downloadServer), identity?.close()]);
     },
   };
 }

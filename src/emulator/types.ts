@@ -1,3 +1,8 @@
+import type { IdentityEmulator, IdentityOptions } from "./identity";
+
+/** The Microsoft cloud a Graph emulator pretends to be (reference §7, DC concepts/deployments.md). */
+export type GraphCloud = "global" | "usgov-l4" | "usgov-l5-dod" | "china";
+
 export interface EmulatorOptions {
   /** Graph port; default 0 (ephemeral). */
   port?: number;
@@ -18,6 +23,17 @@ export interface EmulatorOptions {
    * Graph documents no figure ("the number of objects in each page can vary", DC concepts/delta-query-overview.md).
    */
   deltaPageSize?: number;
+  /**
+   * Also start the Entra ID v2.0 login emulator (identity.ts) and accept the access tokens it issues; default
+   * false (no login host, only the static `tokens`/`readOnlyTokens`). `true` uses the identity defaults; its
+   * `graphResource` follows `cloud` and its clock follows `now` unless set here.
+   */
+  identity?: boolean | IdentityOptions;
+  /**
+   * The cloud this Graph pretends to be; default "global". Access tokens from the identity emulator must have
+   * this cloud's Graph resource (CLOUD_RESOURCES) as audience, else 401 "Invalid audience".
+   */
+  cloud?: GraphCloud;
 }
 
 /** One sub-request of a JSON batch, as the emulator executed (or refused) it. */
@@ -42,6 +58,12 @@ export interface RequestLogEntry {
   /** Lower-cased names; an Authorization value is stored as "Bearer [REDACTED]". */
   headers: Record<string, string>;
   auth: "none" | "valid" | "invalid";
+  /**
+   * What the bearer token is, when the emulator recognised it (also when it was refused as expired or for
+   * another audience): "static" for `tokens`/`readOnlyTokens`, else the identity emulator's kind ("app" for
+   * client credentials, "user" for delegated tokens). Absent with no token or an unknown one.
+   */
+  tokenKind?: "app" | "user" | "static";
   /** Raw request body decoded as utf8. */
   body: string;
   /** Raw request body bytes (binary uploads, multipart). */
@@ -94,6 +116,14 @@ export interface GraphEmulator {
   downloadOrigin: string;
   /** First accepted token. */
   token: string;
+  /** The cloud this Graph pretends to be (EmulatorOptions.cloud). */
+  cloud: GraphCloud;
+  /** This cloud's Graph resource (CLOUD_RESOURCES[cloud]), e.g. "https://graph.microsoft.com": identity tokens need it as audience. */
+  graphResource: string;
+  /** The login (Entra ID v2.0) emulator, when started with `identity`. */
+  identity?: IdentityEmulator;
+  /** "http://127.0.0.1:PORT3": the login host's origin (identity.origin), when started with `identity`. */
+  loginOrigin?: string;
   /** Every request to either server, in arrival order. */
   log: RequestLogEntry[];
   addFault(rule: FaultRule): void;
@@ -107,7 +137,11 @@ export interface GraphEmulator {
    * the full sync (DC concepts/delta-query-overview.md, "Synchronization reset"). reset() does the same.
    */
   expireDeltaTokens(): void;
-  /** Clears the log, faults and throttling, restores the seeded data and expires delta tokens. */
+  /**
+   * Clears the log, faults and throttling, restores the seeded data and expires delta tokens. The identity
+   * emulator, if any, is reset too (its log, codes and refresh tokens; apps and access tokens stay).
+   */
   reset(): void;
+  /** Stops the Graph and download servers and, if started, the login host. */
   close(): Promise<void>;
 }

@@ -215,7 +215,7 @@ async function main(): Promise<void> {
     token = realToken;
     console.log("Calling real Microsoft Graph with the token in MS_GRAPH_TOKEN (it is never printed).");
   } else {
-    emulator = await startEmulator();
+    emulator = await startEmulator({ users: 2500 });
     process.env[BASE_URL_ENV] = emulator.origin;
     token = emulator.token;
     console.log(`Graph emulator on ${emulator.origin} (download host ${emulator.downloadOrigin}); ${BASE_URL_ENV}=${emulator.origin}`);

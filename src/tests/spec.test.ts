@@ -88,7 +88,9 @@ describe("the component as the spec defines it", () => {
       comments: "OAuth 2.0 Authorization Code Connectivity for Microsoft Graph API",
     });
     const inputs = oauth.inputs as unknown as ServerInput[];
-    expect(inputs.map((i) => i.key)).toEqual(["authorizeUrl", "tokenUrl", "scopes", "clientId", "clientSecret"]);
+    // The spec's five inputs, in order; the cloud choice is added after them with a default that changes nothing.
+    expect(inputs.map((i) => i.key)).toEqual(["authorizeUrl", "tokenUrl", "scopes", "clientId", "clientSecret", "cloud"]);
+    expect(inputs.find((i) => i.key === "cloud")).toMatchObject({ label: "Microsoft Cloud", default: "https://graph.microsoft.com" });
     expect(rowsOf(inputs, SPEC_CONNECTION.map((r) => r[0]))).toEqual(SPEC_CONNECTION);
     expect(inputs.find((i) => i.key === "clientSecret")!.type).toBe("password");
   });
