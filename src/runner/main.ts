@@ -9,9 +9,11 @@
 import type { ActionLogger } from "@prismatic-io/spectral";
 import { createConnection, createHarness } from "@prismatic-io/spectral/dist/testing";
 import component from "../index";
-import { oauth } from "../connections";
+import { oauth, oauthClientCredentials } from "../connections";
+import { CLOUDS, findCloud, GLOBAL_CLOUD, MicrosoftCloud } from "../client/clouds";
 import { BASE_URL_ENV } from "../client/hosts";
-import { GraphEmulator, startEmulator } from "../emulator";
+import { DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, GraphEmulator, startEmulator } from "../emulator";
+import { currentToken, DEFAULT_LOGIN_FILE, refreshLogin, saveLogin, signIn } from "./login";
 
 const harness = createHarness(component);
 const dim = (s: string) => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
@@ -34,9 +36,27 @@ interface Step {
   params: Record<string, unknown>;
 }
 
+/** The runner's connection: the spec's auth-code connection on the chosen cloud, with a ready token. */
+function connectionFor(token: string, cloud: MicrosoftCloud) {
+  return createConnection(
+    oauth,
+    {
+      authorizeUrl: `${cloud.login}/common/oauth2/v2.0/authorize`,
+      tokenUrl: `${cloud.login}/common/oauth2/v2.0/token`,
+      scopes: `${cloud.graph}/User.Read.All offline_access`,
+      clientId: "runner",
+      clientSecret: "runner",
+      cloud: cloud.graph,
+    },
+    { access_token: token },
+  );
+}
+
+let runnerCloud: MicrosoftCloud = GLOBAL_CLOUD;
+
 async function runStep(step: Step, token: string, emulator?: GraphEmulator): Promise<unknown> {
   console.log(`\n${bold(step.title)}`);
-  const connection = createConnection(oauth, { clientId: "runner", clientSecret: "runner" }, { access_token: token });
+  const connection = connectionFor(token, runnerCloud);
   const before = emulator?.log.length ?? 0;
   const started = Date.now();
   let outcome: { data?: unknown; contentType?: string } | undefined;
@@ -164,17 +184,54 @@ async function tour(token: string, emulator?: GraphEmulator): Promise<void> {
   );
   await runStep({ title: "8. A Graph error, in plain words: GET /users/{unknown id}", params: { url: "/users/00000000-0000-0000-0000-000000000000" } }, token, emulator);
   await runStep({ title: "9. Bad input, refused before anything is sent: an absolute URL on another host", params: { url: "https://example.com/v1.0/me" } }, token, emulator);
+  if (emulator?.identity) await appOnlyTour(emulator);
+}
+
+/** Client credentials: the platform exchanges the app's secret for a token; the connector uses it. */
+async function appOnlyTour(emulator: GraphEmulator): Promise<void> {
+  const answer = await fetch(emulator.identity!.tokenEndpoint("contoso.onmicrosoft.com"), {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "client_credentials", client_id: DEMO_CLIENT_ID, client_secret: DEMO_CLIENT_SECRET, scope: `${emulator.graphResource}/.default` }),
+  });
+  const appToken = ((await answer.json()) as { access_token: string }).access_token;
+  const connection = createConnection(
+    oauthClientCredentials,
+    { tenant: "contoso.onmicrosoft.com", clientId: DEMO_CLIENT_ID, clientSecret: DEMO_CLIENT_SECRET, cloud: GLOBAL_CLOUD.graph, loginHost: GLOBAL_CLOUD.login },
+    { access_token: appToken },
+  );
+  for (const [title, url] of [
+    ["10. Client Credentials (app-only): GET /users/{userPrincipalName}", "/users/MeganB@contoso.onmicrosoft.com?$select=displayName,jobTitle"],
+    ["11. Client Credentials (app-only): /me is refused before sending, with what to use instead", "/me/messages"],
+  ]) {
+    console.log(`\n${bold(title)}`);
+    const before = emulator.log.length;
+    try {
+      const result = (await harness.action("rawRequest", { connection, method: "GET", url }, { logger })) as { data: unknown };
+      for (const entry of emulator.log.slice(before)) console.log(`  sent ${entry.method} ${entry.url} ${dim(`[graph, ${entry.tokenKind} token]`)} → ${entry.status}`);
+      console.log(`  got  ${summarize(result.data)}`);
+    } catch (error) {
+      console.log(`  step failed, nothing sent:\n    ${(error as Error).message}`);
+    }
+  }
 }
 
 const HELP = `Usage:
   npm start                                   demo tour against the embedded Graph emulator
   npm start -- <METHOD> <path or Graph URL> [options]
+  npm start -- login                          authorization-code sign-in with PKCE against the emulator's Entra
+  npm start -- login --tenant <id|domain> --client-id <app id> [--cloud global|usgov-l4|usgov-l5-dod|china]
+                     [--scopes "User.Read offline_access"]
+                                              the same against real Microsoft Entra; stores the sign-in in
+                                              ~/.ms-graph-connector/login.json for later calls, which refresh it
+  npm start -- logout                         forget the stored sign-in
 Options:
   --query k=v      a query parameter (repeatable)        --header k:v   a header (repeatable)
   --data <body>    the request body (JSON or text)       --version beta the API version (default v1.0)
   --type text|arraybuffer   the Response Type            --debug        log each attempt
 Environment:
-  MS_GRAPH_TOKEN   a real access token: calls real Microsoft Graph instead of the emulator`;
+  MS_GRAPH_TOKEN          a real access token: calls real Microsoft Graph instead of the emulator
+  MS_GRAPH_CLIENT_SECRET  the app's client secret, for a login with a Web (confidential) app registration`;
 
 function parseOne(args: string[]): Step {
   const [method, url, ...rest] = args;
@@ -201,21 +258,93 @@ function parseOne(args: string[]): Step {
   return { title: `Raw Request ${params.method} ${url}`, params: { ...params, queryParams, headers } };
 }
 
+function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+/** The emulator's login: the runner is a public desktop client signing in Megan Bowen with PKCE. */
+async function emulatorLogin(): Promise<void> {
+  const emulator = await startEmulator({ users: 2500, identity: true });
+  process.env[BASE_URL_ENV] = emulator.origin;
+  const clientId = "3f8a2d1c-6b4e-4c7a-9e5f-1d2c3b4a5e6f";
+  emulator.identity!.registerApp({ clientId, displayName: "Graph connector runner", redirectUris: ["http://localhost/callback"] });
+  try {
+    console.log(`Signing in at the emulator's Microsoft Entra (${emulator.loginOrigin}) with PKCE and a loopback redirect...`);
+    const login = await signIn({
+      loginOrigin: emulator.loginOrigin!,
+      tenant: "contoso.onmicrosoft.com",
+      clientId,
+      scope: "openid profile offline_access User.Read User.ReadWrite.All",
+      // The emulator consents at once; a browser would follow its 302 to the loopback redirect the same way.
+      open: async (url) => {
+        const answer = await fetch(url, { redirect: "manual" });
+        const location = answer.headers.get("location");
+        if (!location) throw new Error(`the authorize endpoint answered ${answer.status} without a redirect`);
+        await fetch(location.replace("://localhost:", "://127.0.0.1:"));
+      },
+    });
+    for (const entry of emulator.identity!.log) console.log(`  sent ${entry.method} ${entry.url.split("?")[0]} → ${entry.status}`);
+    console.log(`  got  an access token (expires ${new Date(login.expiresAt).toISOString()}) and a refresh token (offline_access)`);
+    await runStep({ title: "Raw Request GET /me with the signed-in user's token", params: { url: "/me?$select=displayName,userPrincipalName" } }, login.accessToken, emulator);
+    const refreshed = await refreshLogin(login);
+    console.log(`\n${bold("Refreshed the token")}: a new access token${refreshed.refreshToken !== login.refreshToken ? " and a rotated refresh token" : ""}`);
+    await runStep({ title: "Raw Request GET /me with the refreshed token", params: { url: "/me?$select=displayName" } }, refreshed.accessToken, emulator);
+    console.log(`\nWith --tenant and --client-id the same sign-in runs against real Microsoft Entra and is stored in ${DEFAULT_LOGIN_FILE}.`);
+  } finally {
+    await emulator.close();
+  }
+}
+
+async function realLogin(args: string[]): Promise<void> {
+  const tenant = flag(args, "--tenant");
+  const clientId = flag(args, "--client-id");
+  if (!tenant || !clientId) throw new Error(`login against real Entra needs --tenant and --client-id\n\n${HELP}`);
+  const cloud = findCloud(CLOUDS.find((c) => c.key === flag(args, "--cloud"))?.graph ?? "");
+  if (!cloud) throw new Error(`--cloud must be one of ${CLOUDS.map((c) => c.key).join(", ")}`);
+  const scope = flag(args, "--scopes") ?? `openid profile offline_access ${cloud.graph}/User.Read`;
+  const login = await signIn({
+    loginOrigin: cloud.login,
+    tenant,
+    clientId,
+    clientSecret: process.env.MS_GRAPH_CLIENT_SECRET?.trim() || undefined,
+    scope,
+    open: async (url) => console.log(`Open this URL in a browser and sign in:\n\n  ${url}\n\nWaiting for the redirect to this machine...`),
+  });
+  saveLogin({ ...login, cloud: cloud.graph });
+  console.log(`Signed in. Stored in ${DEFAULT_LOGIN_FILE} (readable by you only); later runner calls use and refresh it.`);
+  delete process.env[BASE_URL_ENV];
+  runnerCloud = cloud;
+  await runStep({ title: "Raw Request GET /me", params: { url: "/me?$select=displayName,userPrincipalName" } }, login.accessToken);
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  if (args[0] === "--help" || args[0] === "-h" || args.length === 1) {
+  if (args[0] === "--help" || args[0] === "-h" || args.length === 1 && args[0] !== "login" && args[0] !== "logout") {
     console.log(HELP);
     return;
   }
+  if (args[0] === "login") return args.length > 1 ? realLogin(args.slice(1)) : emulatorLogin();
+  if (args[0] === "logout") {
+    (await import("node:fs")).rmSync(DEFAULT_LOGIN_FILE, { force: true });
+    console.log(`Removed ${DEFAULT_LOGIN_FILE}.`);
+    return;
+  }
   const realToken = process.env.MS_GRAPH_TOKEN?.trim();
+  const stored = !realToken && args.length >= 2 ? await currentToken(DEFAULT_LOGIN_FILE, process.env.MS_GRAPH_CLIENT_SECRET?.trim()) : undefined;
   let emulator: GraphEmulator | undefined;
   let token: string;
   if (realToken) {
     delete process.env[BASE_URL_ENV];
     token = realToken;
     console.log("Calling real Microsoft Graph with the token in MS_GRAPH_TOKEN (it is never printed).");
+  } else if (stored) {
+    delete process.env[BASE_URL_ENV];
+    token = stored.token;
+    runnerCloud = stored.cloud;
+    console.log(`Calling real Microsoft Graph (${stored.cloud.graph}) as the user stored by npm start -- login.`);
   } else {
-    emulator = await startEmulator({ users: 2500 });
+    emulator = await startEmulator({ users: 2500, identity: true });
     process.env[BASE_URL_ENV] = emulator.origin;
     token = emulator.token;
     console.log(`Graph emulator on ${emulator.origin} (download host ${emulator.downloadOrigin}); ${BASE_URL_ENV}=${emulator.origin}`);

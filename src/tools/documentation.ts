@@ -40,8 +40,28 @@ Next, supply the following values to the **OAuth 2.0** connection:
 - Additionally, ensure the \`offline_access\` scope is included in your app registration. It is essential to maintain your OAuth connection and receive refresh tokens. Without it, users will need to re-authenticate every hour.
 - If you didn't select Multi-tenant when creating the Azure application, you will need to replace the **Authorize URL** and **Token URL** with ones specific to your tenant.
 
-For more information regarding authenticating against the Microsoft Graph API refer to the [Microsoft documentation](https://docs.microsoft.com/en-us/graph/auth-v2-user).`,
+For more information regarding authenticating against the Microsoft Graph API refer to the [Microsoft documentation](https://docs.microsoft.com/en-us/graph/auth-v2-user).
+
+**National clouds.** For a tenant in a US Government or China cloud, choose it in **Microsoft Cloud**, register the app in that cloud's portal, and use that cloud's sign-in host in **Authorize URL** and **Token URL** (\`login.microsoftonline.us\` for both US Government clouds, \`login.chinacloudapi.cn\` for China) and its Graph host in **Scopes** (\`https://graph.microsoft.us/User.Read.All\`, …). A sign-in URL or scope of another cloud is refused before the first call, with an error naming both hosts.`,
 };
+
+CONNECTION_GUIDES.oauthClientCredentials = `For flows that run without a signed-in user (a nightly user sync, processing every mailbox of a tenant). The app signs in as itself with a client secret; the platform exchanges it for a token at the cloud's sign-in host (\`{Sign-in Host}/{Tenant}/oauth2/v2.0/token\`, scope \`{Microsoft Cloud}/.default\`).
+
+1. In the [Microsoft Entra admin center](https://entra.microsoft.com) (or the Azure portal), open **App registrations** → **New registration**. Any supported account type; no redirect URI is needed.
+2. Under **API permissions** → **Add a permission** → **Microsoft Graph** → **Application permissions**, add what the flows need (for example \`User.Read.All\`, \`Group.Read.All\`, \`Mail.ReadWrite\`), then **Grant admin consent** for the tenant: application permissions do nothing without it.
+3. Under **Certificates & secrets** → **Client secrets** → **New client secret**, copy the secret's **Value**.
+4. Enter the **Tenant** (the directory (tenant) ID from the app's Overview page, or a verified domain; \`common\` and \`organizations\` are refused), the **Client ID**, the **Client secret value**, the **Microsoft Cloud** and its **Sign-in Host**.
+
+App-only tokens have no user behind them: paths under \`/me\` are refused with an explanation; use \`/users/{id or userPrincipalName}\`.`;
+
+CONNECTION_GUIDES.certificateCredentials = `For tenants that forbid client secrets. The component signs in itself with a client assertion signed by the certificate's private key (through Microsoft's MSAL library), and keeps the token until shortly before it expires. The key and the assertion are never logged.
+
+1. Register the app and grant **Application permissions** with admin consent, as for client credentials.
+2. Make a certificate, for example \`openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 365 -subj "/CN=graph-connector"\`.
+3. Upload \`cert.pem\` under **Certificates & secrets** → **Certificates**.
+4. Paste \`cert.pem\` followed by \`key.pem\` (unencrypted, \`-----BEGIN PRIVATE KEY-----\`) into **Certificate and Private Key (PEM)**, with the **Tenant**, **Client ID** and **Microsoft Cloud**.
+
+A malformed PEM, a key that does not match the certificate, or an expired certificate is refused before any sign-in; a refusal from Microsoft Entra (unknown tenant, wrong client, unregistered certificate) is reported with its AADSTS code and message.`;
 
 const ACTION_NOTES: Record<string, string> = {
   fetchAllPages: `Follows \`@odata.nextLink\` verbatim, through the same origin check as the first URL, resending Header on every page. Returns \`{ value, pageCount, "@odata.count"?, "@odata.deltaLink"?, "@odata.nextLink"?, removedCount?, stoppedBy?, resynced? }\`: the count from the first page, the deltaLink when the chain ends in one, and the nextLink only when Max Pages or Max Items stopped the read early (the step also logs it). A throttled or failed page is retried alone. On a delta query, a 410 Gone names the URL to restart from, or restarts the sync when Restart Expired Delta Sync is on.`,
