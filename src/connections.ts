@@ -14,6 +14,24 @@ const cloudInput = {
     "The Microsoft cloud the tenant lives in. Graph calls go to its Graph host, and sign-in URLs and scopes must belong to it: a token from one cloud is refused by another. Global covers commercial tenants and GCC.",
 };
 
+const clientSecretInput = {
+  label: "Client secret value",
+  placeholder: "Client secret value",
+  type: "password" as const,
+  required: true,
+  shown: true,
+  comments: "This is the 'value' (not ID) of the client secret you generated in Azure Portal.",
+};
+
+const appClientIdInput = {
+  label: "Client ID",
+  placeholder: "Client ID",
+  type: "string" as const,
+  required: true,
+  shown: true,
+  comments: "The Application (client) ID from the app registration's Overview page.",
+};
+
 const SIGN_IN_HOSTS = [...new Set(CLOUDS.map((c) => c.login))];
 
 /** The spec's authorization-code connection; the platform runs the sign-in and refreshes the token. */
@@ -62,14 +80,7 @@ export const oauth = oauth2Connection({
       required: true,
       shown: true,
     },
-    clientSecret: {
-      label: "Client secret value",
-      placeholder: "Client secret value",
-      type: "password",
-      required: true,
-      shown: true,
-      comments: "This is the 'value' (not ID) of the client secret you generated in Azure Portal.",
-    },
+    clientSecret: clientSecretInput,
     cloud: cloudInput,
   },
 });
@@ -94,15 +105,8 @@ export const oauthClientCredentials = oauth2Connection({
   oauth2Type: OAuth2Type.ClientCredentials,
   inputs: {
     tenant: tenantInput,
-    clientId: { label: "Client ID", placeholder: "Client ID", type: "string", required: true, shown: true, comments: "The Application (client) ID from the app registration's Overview page." },
-    clientSecret: {
-      label: "Client secret value",
-      placeholder: "Client secret value",
-      type: "password",
-      required: true,
-      shown: true,
-      comments: "This is the 'value' (not ID) of the client secret you generated in Azure Portal.",
-    },
+    clientId: appClientIdInput,
+    clientSecret: clientSecretInput,
     cloud: cloudInput,
     loginHost: {
       label: "Sign-in Host",
@@ -139,7 +143,7 @@ export const certificateCredentials = connection({
   },
   inputs: {
     tenant: tenantInput,
-    clientId: { label: "Client ID", placeholder: "Client ID", type: "string", required: true, shown: true, comments: "The Application (client) ID from the app registration's Overview page." },
+    clientId: appClientIdInput,
     certificate: {
       label: "Certificate and Private Key (PEM)",
       placeholder: "-----BEGIN CERTIFICATE-----",

@@ -1,3 +1,6 @@
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
 /** What a handler answers; the server adds the per-request headers (request-id, ...) when writing it. */
 export interface Reply {
   status: number;
@@ -127,4 +130,23 @@ export function errorReply(
     body: Buffer.from(JSON.stringify({ error: { code, message, innerError } }), "utf8"),
     chunked: workload !== "gateway",
   };
+}
+
+/** Listens on loopback; resolves with the port (the ephemeral one when `port` is 0). */
+export function listen(server: Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** Closes a server and every connection it holds, idle keep-alive sockets included. */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }

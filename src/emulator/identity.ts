@@ -11,9 +11,9 @@
  * Azure SDK identity TROUBLESHOOTING.md ("Azure SDK"), or other third-party captures ("[3p]").
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual, X509Certificate, type KeyObject } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 
+import { closeServer, listen } from "./http";
 import { ASSERTION_ALGORITHMS, decodeJwt, isAssertionAlgorithm, unsignedJwt, verifyJwtSignature, type JsonObject } from "./jwt";
 import { ME_ID, TENANT_DOMAIN, TENANT_ID, VERIFIED_DOMAINS } from "./tenant";
 
@@ -514,22 +514,6 @@ function basicCredentials(header: string | undefined): { clientId: string; secre
   return { clientId: unform(decoded.slice(0, colon)), secret: unform(decoded.slice(colon + 1)) };
 }
 
-function listen(server: Server, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}
 
 function parseCertificate(pem: string): RegisteredCertificate {
   const cert = new X509Certificate(pem);

@@ -1,12 +1,11 @@
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 
 import { parseBatch, runBatch, type BatchItem, type ItemOutcome } from "./batch";
 import { DeltaTokens } from "./delta";
 import { routeDownload } from "./download";
 import { FaultQueue, statusFaultReply } from "./faults";
-import { errorReply, GraphError, type Reply, type RequestIds } from "./http";
+import { closeServer, errorReply, GraphError, listen, type Reply, type RequestIds } from "./http";
 import { startIdentityEmulator, type IdentityEmulator, type IssuedToken } from "./identity";
 import { SkipTokens } from "./odata";
 import { routeGraph, type GraphRequest, type TenantState } from "./routes";
@@ -100,22 +99,6 @@ function loggedHeaders(req: IncomingMessage): Record<string, string> {
   return out;
 }
 
-function listen(server: Server, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}
 
 /**
  * The 401 Graph sends for a missing or rejected bearer token. Messages (reference §2.1, [3p]): "Access token is
