@@ -90,9 +90,6 @@ export class GraphBatchError extends Error {
   }
 }
 
-/** Graph asked for a wait longer than the flow accepts: failing now beats sleeping past the runner's limit. */
-export class GraphThrottleWaitTooLongError extends GraphRequestError {}
-
 // Hints for the two statuses whose fix lies outside the request itself.
 const STATUS_HINTS: Record<number, string> = {
   401:

@@ -10,7 +10,6 @@ import { ConnectionProfile, readConnection } from "./credentials";
 import {
   GraphNetworkError,
   GraphRequestError,
-  GraphThrottleWaitTooLongError,
   InputError,
   readGraphErrorBody,
   redactSecrets,
@@ -70,11 +69,6 @@ export class GraphClient {
   ) {
     this.endpoint = resolveGraphEndpoint(options.apiVersion, process.env, profile.cloud.graph);
     this.secrets = [...profile.secrets];
-  }
-
-  /** True when the connection's tokens carry no signed-in user (client credentials, certificate). */
-  get appOnly(): boolean {
-    return this.profile.appOnly;
   }
 
   /** App-only tokens have no user behind them: Graph refuses /me, so say why before sending. */
@@ -151,7 +145,8 @@ export class GraphClient {
       // Graph SDKs stamp retries with Retry-Attempt so the service can tell them from new requests.
       const headers = attempt > 1 ? { ...baseHeaders, "Retry-Attempt": String(attempt - 1) } : baseHeaders;
       const started = clock.now();
-      if (debug) this.log(`→ ${method} ${url.href} (attempt ${attempt}) headers ${JSON.stringify(redactHeaders(headers))}`);
+      // The token is added by the transport, below this line: it is never in these headers.
+      if (debug) this.log(`→ ${method} ${url.href} (attempt ${attempt}) headers ${JSON.stringify(headers)}`);
 
       let response: WireResponse | undefined;
       let failure: TransportFailure | undefined;
@@ -248,9 +243,7 @@ export class GraphClient {
       body,
       note,
     };
-    return decision.reason === "retry-after-too-long"
-      ? new GraphThrottleWaitTooLongError(details)
-      : new GraphRequestError(details);
+    return new GraphRequestError(details);
   }
 
   private log(line: string): void {
@@ -286,12 +279,6 @@ function parseJsonOr(text: string): unknown {
   } catch {
     return text;
   }
-}
-
-function redactHeaders(headers: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers)) out[k] = k.toLowerCase() === "authorization" ? "Bearer [REDACTED]" : v;
-  return out;
 }
 
 function formatMs(ms: number): string {
