@@ -31,11 +31,13 @@ export const TOKEN_REFRESH_MARGIN_MS = 5 * 60_000;
 
 const cache = new Map<string, { accessToken: string; expiresAt: number }>();
 const inFlight = new Map<string, Promise<string>>();
+const parsedPems = new Map<string, ParsedCertificate>();
 
 /** For tests: forget every cached token. */
 export function clearCertificateTokenCache(): void {
   cache.clear();
   inFlight.clear();
+  parsedPems.clear();
 }
 
 export function parseCertificatePem(pem: string): ParsedCertificate {
@@ -74,7 +76,12 @@ export function parseCertificatePem(pem: string): ParsedCertificate {
 
 /** A token for the cloud's Graph, from the cache or a new sign-in. */
 export async function certificateToken(credentials: CertificateCredentials): Promise<string> {
-  const parsed = parseCertificatePem(credentials.pem);
+  // Asked once per request attempt: the PEM is parsed and checked once per process.
+  let parsed = parsedPems.get(credentials.pem);
+  if (!parsed) {
+    parsed = parseCertificatePem(credentials.pem);
+    parsedPems.set(credentials.pem, parsed);
+  }
   const key = [credentials.cloud.login, credentials.tenant.toLowerCase(), credentials.clientId, parsed.thumbprintSha256, credentials.cloud.graph].join("|");
   const cached = cache.get(key);
   if (cached && clock.now() < cached.expiresAt - TOKEN_REFRESH_MARGIN_MS) return cached.accessToken;
