@@ -10,6 +10,7 @@ import { clock } from "../client/clock";
 import { LOGIN_URL_ENV } from "../client/hosts";
 import { DEMO_CLIENT_ID, DEMO_CLIENT_SECRET } from "../emulator";
 import { makeTestCertificate } from "../emulator/x509";
+import { signIn } from "../runner/login";
 import { failureOf, harness, useEmulator } from "./support";
 
 const env = useEmulator({ identity: true });
@@ -108,6 +109,30 @@ describe("OAuth 2.0 Authorization Code: the cloud checks", () => {
     const connection = createConnection(oauth, fields, { access_token: env.emulator.token });
     await run(connection, { url: "/me" });
     expect(env.graphRequests()).toHaveLength(1);
+  });
+
+  it("calls /me as the user the platform signed in (PKCE), and explains a 401 once that token expired", async () => {
+    const clientId = "7c1e9b24-3d5f-4a8e-b6c2-0f9d8e7a6b5c";
+    env.emulator.identity!.registerApp({ clientId, redirectUris: ["http://localhost/callback"] });
+    const login = await signIn({
+      loginOrigin: env.emulator.loginOrigin!,
+      tenant: TENANT,
+      clientId,
+      scope: "openid offline_access User.Read",
+      open: async (url) => {
+        const answer = await fetch(url, { redirect: "manual" });
+        await fetch(answer.headers.get("location")!.replace("://localhost:", "://127.0.0.1:"));
+      },
+    });
+    const connection = createConnection(oauth, fields, { access_token: login.accessToken, refresh_token: login.refreshToken });
+    const me = await run(connection, { url: "/me?$select=userPrincipalName" });
+    expect((me.data as { userPrincipalName: string }).userPrincipalName).toBe("MeganB@contoso.onmicrosoft.com");
+    expect(env.graphRequests()[0]).toMatchObject({ auth: "valid", tokenKind: "user" });
+
+    env.advanceTime(3_600_000);
+    const error = await failureOf(run(connection, { url: "/me" }));
+    expect(error.message).toMatch(/^Microsoft Graph 401 InvalidAuthenticationToken: Access token has expired or is not yet valid\./);
+    expect(error.message).toContain("Hint: the access token was missing, expired or issued for another audience.");
   });
 
   it("refuses a Token URL of the Global cloud when the cloud is China", async () => {

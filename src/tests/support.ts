@@ -22,6 +22,8 @@ export interface TestEnv {
   logger: ActionLogger;
   /** Requests that reached the Graph origin (not the download host). */
   graphRequests(): RequestLogEntry[];
+  /** Moves the emulator's clock forward (token expiry, throttle windows) without waiting. */
+  advanceTime(ms: number): void;
 }
 
 export function useEmulator(options: EmulatorOptions = {}): TestEnv {
@@ -44,6 +46,9 @@ export function useEmulator(options: EmulatorOptions = {}): TestEnv {
 
   // Virtual time: the client's injected sleep moves this clock, and the emulator's throttle window reads it.
   let virtualMs = 0;
+  env.advanceTime = (ms: number) => {
+    virtualMs += ms;
+  };
   beforeAll(async () => {
     env.emulator = await startEmulator({ now: () => Date.now() + virtualMs, ...options });
     process.env[BASE_URL_ENV] = env.emulator.origin;
@@ -54,6 +59,7 @@ export function useEmulator(options: EmulatorOptions = {}): TestEnv {
     await env.emulator?.close();
   });
   beforeEach(() => {
+    virtualMs = 0;
     env.emulator.reset();
     env.sleeps.length = 0;
     env.logLines.length = 0;
