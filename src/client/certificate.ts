@@ -33,6 +33,11 @@ const cache = new Map<string, { accessToken: string; expiresAt: number }>();
 const inFlight = new Map<string, Promise<string>>();
 const parsedPems = new Map<string, ParsedCertificate>();
 
+/** Drops a cached token that Graph refused (revoked, or a clock skew made it expire early). */
+export function forgetCertificateToken(accessToken: string): void {
+  for (const [key, entry] of cache) if (entry.accessToken === accessToken) cache.delete(key);
+}
+
 /** For tests: forget every cached token. */
 export function clearCertificateTokenCache(): void {
   cache.clear();

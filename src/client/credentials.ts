@@ -4,7 +4,7 @@
  * instead of surfacing as a confusing 401 "invalid audience".
  */
 import type { Connection } from "@prismatic-io/spectral";
-import { certificateToken } from "./certificate";
+import { certificateToken, forgetCertificateToken } from "./certificate";
 import { CLOUDS, cloudsSigningInAt, findCloud, host, MicrosoftCloud } from "./clouds";
 import { InputError } from "./errors";
 
@@ -19,6 +19,8 @@ export interface ConnectionProfile {
   /** App-only tokens (client credentials, certificate) have no signed-in user, so /me is meaningless. */
   appOnly: boolean;
   accessToken(): Promise<string>;
+  /** Forgets a token Graph refused, so the next accessToken() signs in again; only where the component signs in itself. */
+  forgetToken?(token: string): void;
   /** Values that must never appear in a log line or an error. */
   secrets: string[];
 }
@@ -111,6 +113,7 @@ export function readConnection(connection: Connection | undefined): ConnectionPr
         cloud,
         appOnly: true,
         accessToken: () => certificateToken({ tenant, clientId, pem, cloud }),
+        forgetToken: forgetCertificateToken,
         secrets: [],
       };
     }

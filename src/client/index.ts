@@ -141,6 +141,7 @@ export class GraphClient {
     let throttleRetriesUsed = 0;
     let errorRetriesUsed = 0;
     let waitedMs = 0;
+    let signedInAgain = false;
     for (let attempt = 1; ; attempt++) {
       // Graph SDKs stamp retries with Retry-Attempt so the service can tell them from new requests.
       const headers = attempt > 1 ? { ...baseHeaders, "Retry-Attempt": String(attempt - 1) } : baseHeaders;
@@ -168,6 +169,13 @@ export class GraphClient {
         );
       }
       if (response && response.status < 400) return decodeResponse(response, responseType);
+      if (response?.status === 401 && this.profile.forgetToken && !signedInAgain) {
+        // A token the component minted itself can be replaced at once: sign in again, once.
+        signedInAgain = true;
+        this.profile.forgetToken(accessToken);
+        logger.warn(`Microsoft Graph ${method} ${url.pathname}: Graph refused the cached token (401); signing in again`);
+        continue;
+      }
       if (failure && !failure.retryable) throw new GraphNetworkError(method, url.href, failure.reason, attempt);
 
       const decision = decideRetry(

@@ -217,6 +217,16 @@ describe("Certificate Credentials", () => {
     expect(env.emulator.identity!.log).toHaveLength(2);
   });
 
+  it("signs in again, once, when Graph refuses the cached token", async () => {
+    await run(certConnection(), { url: "/users", queryParams: [{ key: "$top", value: "1" }] });
+    const revoked = env.emulator.identity!.tokens.all().at(-1)!;
+    env.emulator.identity!.tokens.revoke(revoked.accessToken);
+    await run(certConnection(), { url: "/users", queryParams: [{ key: "$top", value: "1" }] });
+    expect(env.graphRequests().map((e) => e.status)).toEqual([200, 401, 200]);
+    expect(env.emulator.identity!.log).toHaveLength(2);
+    expect(env.logLines.some((l) => l.includes("Graph refused the cached token (401); signing in again"))).toBe(true);
+  });
+
   it("shares one sign-in between steps that start together", async () => {
     await Promise.all(Array.from({ length: 4 }, () => run(certConnection(), { url: "/users", queryParams: [{ key: "$top", value: "1" }] })));
     expect(env.emulator.identity!.log).toHaveLength(1);
