@@ -12,13 +12,14 @@ import type { ResponseType } from "./client";
 const HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] as const;
 export type HttpMethod = (typeof HTTP_METHODS)[number];
 
-export function cleanWholeNumber(label: string, value: unknown, fallback: number, max?: number): number {
+export function cleanWholeNumber(label: string, value: unknown, fallback: number, max?: number, min = 0): number {
   if (value === undefined || value === null || (typeof value === "string" && value.trim() === "")) return fallback;
   const n = typeof value === "number" ? value : Number(String(value).trim());
   if (!Number.isFinite(n) || !Number.isInteger(n) || n < 0) {
     throw new InputError(label, `'${String(value)}' is not a whole number of 0 or more`);
   }
   if (max !== undefined && n > max) throw new InputError(label, `${n} is more than the allowed ${max}`);
+  if (n < min) throw new InputError(label, `must be at least ${min}`);
   return n;
 }
 
@@ -393,11 +394,7 @@ export const batchSizeInput = input({
   required: false,
   comments:
     "Requests per $batch call, at most 20 (Graph's limit). Lower it for Outlook mail and calendar calls: Outlook runs at most 4 requests at a time per mailbox.",
-  clean: (value: unknown) => {
-    const n = cleanWholeNumber("Batch Size", value, 20, 20);
-    if (n < 1) throw new InputError("Batch Size", "must be at least 1");
-    return n;
-  },
+  clean: (value: unknown) => cleanWholeNumber("Batch Size", value, 20, 20, 1),
 });
 
 export const batchConcurrencyInput = input({
@@ -406,11 +403,7 @@ export const batchConcurrencyInput = input({
   default: "2",
   required: false,
   comments: "How many $batch calls may be in flight at once when their requests do not depend on each other.",
-  clean: (value: unknown) => {
-    const n = cleanWholeNumber("Concurrent Batches", value, 2, 10);
-    if (n < 1) throw new InputError("Concurrent Batches", "must be at least 1");
-    return n;
-  },
+  clean: (value: unknown) => cleanWholeNumber("Concurrent Batches", value, 2, 10, 1),
 });
 
 export const failOnItemErrorInput = input({
