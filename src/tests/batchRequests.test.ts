@@ -162,5 +162,8 @@ describe("Batch Requests", () => {
   it("refuses a Batch Size above Graph's limit of 20", async () => {
     const error = await failureOf(batch({ requests: "[]", batchSize: "25" }));
     expect(error.message).toBe("Batch Size: 25 is more than the allowed 20");
+    const zero = await failureOf(batch({ requests: "[]", batchSize: "0" }));
+    expect(zero.message).toBe("Batch Size: must be at least 1");
+    expect(env.emulator.log).toHaveLength(0);
   });
 });
