@@ -365,10 +365,16 @@ async function sendChunk(
     const headers = Object.fromEntries(Object.entries((a.headers as Record<string, unknown>) ?? {}).map(([k, v]) => [k, String(v)]));
     byId.set(String(a.id), { id: String(a.id), status: Number(a.status), headers, body: decodeItemBody(a.body, headers) });
   }
+  for (const sent of toSend) {
+    const id = sent.id as string;
+    if (!byId.has(id)) {
+      byId.set(id, { id, status: 502, headers: {}, body: { error: { code: "MissingResponse", message: "Graph's $batch answer had no response for this request" } } });
+    }
+  }
   const throttledHere = new Set<string>();
   for (const sent of toSend) {
     const id = sent.id as string;
-    const answer = byId.get(id) ?? { id, status: 500, headers: {}, body: { error: { code: "MissingResponse", message: "Graph's batch answer had no response for this id" } } };
+    const answer = byId.get(id)!;
     if (isThrottled(answer.status, headerValue(answer.headers, "retry-after"))) {
       throttled.set(id, answer);
       throttledHere.add(id);
@@ -384,7 +390,7 @@ async function sendChunk(
       throttled.set(id, answer);
       continue;
     }
-    results.set(id, answer ?? failedDependency(id));
+    results.set(id, answer);
   }
 }
 
