@@ -83,7 +83,7 @@ export function normalizeBatchRequests(input: unknown, client: Pick<GraphClient,
     try {
       client.assertUserPath(new URL(`${endpoint.versionRoot}/${url}`));
     } catch (error) {
-      if (error instanceof InputError) throw new InputError(LABEL, `${label}: ${error.message.replace(/^URL: /, "")}`);
+      if (error instanceof InputError) throw new InputError(LABEL, `${label}: ${error.problem}`);
       throw error;
     }
     const headers = readHeaders(r.headers, label);
@@ -98,9 +98,9 @@ export function normalizeBatchRequests(input: unknown, client: Pick<GraphClient,
 function relativeUrl(raw: string, endpoint: GraphEndpoint, version: string, label: string): string {
   let url: URL;
   try {
-    url = resolveGraphUrl(raw, endpoint, `${LABEL}: ${label}: url`);
+    url = resolveGraphUrl(raw, endpoint);
   } catch (error) {
-    if (error instanceof InputError) throw new InputError(LABEL, error.message.replace(`${LABEL}: `, ""));
+    if (error instanceof InputError) throw new InputError(LABEL, `${label}: url: ${error.problem}`);
     throw error;
   }
   const prefix = `/${version}/`;

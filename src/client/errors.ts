@@ -4,7 +4,7 @@
 export class InputError extends Error {
   constructor(
     readonly input: string,
-    problem: string,
+    readonly problem: string,
   ) {
     super(`${input}: ${problem}`);
     this.name = "InputError";
