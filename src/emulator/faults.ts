@@ -23,6 +23,9 @@ export class FaultQueue {
       throw new RangeError(`Fault status must be one of ${[...FAULT_STATUSES].join(", ")}`);
     }
     if (rule.fault.kind === "slow" && !(rule.fault.delayMs >= 0)) throw new RangeError("Fault delayMs must be >= 0");
+    if (rule.fault.kind === "reply" && !(Number.isInteger(rule.fault.status) && rule.fault.status >= 100 && rule.fault.status <= 599)) {
+      throw new RangeError("Fault reply status must be an HTTP status (100-599)");
+    }
     const skip = rule.skip ?? 0;
     if (!Number.isInteger(skip) || skip < 0) throw new RangeError(`FaultRule.skip must be a non-negative integer, got ${skip}`);
     this.rules.push({ method: rule.method?.toUpperCase(), path: rule.path, skip, remaining: times, fault: rule.fault });
@@ -75,6 +78,12 @@ const STATUS_BODIES: Record<number, { code: string; message: string }> = {
       "The server, while acting as a gateway or proxy, did not receive a timely response from the upstream server it needed to access in attempting to complete the request.",
   },
 };
+
+/** A scripted answer, sent as given: no Graph headers beyond the per-request ids the server adds. */
+export function scriptedReply(fault: Extract<Fault, { kind: "reply" }>): Reply {
+  const body = typeof fault.body === "string" ? Buffer.from(fault.body, "utf8") : fault.body;
+  return { status: fault.status, headers: { ...(fault.headers ?? {}) }, body, chunked: false };
+}
 
 export function statusFaultReply(ids: RequestIds, fault: Extract<Fault, { kind: "status" }>): Reply {
   const headers: Record<string, string> = fault.retryAfter !== undefined ? { "Retry-After": fault.retryAfter } : {};

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { parseBatch, runBatch, type BatchItem, type ItemOutcome } from "./batch";
 import { DeltaTokens } from "./delta";
 import { routeDownload } from "./download";
-import { FaultQueue, statusFaultReply } from "./faults";
+import { FaultQueue, scriptedReply, statusFaultReply } from "./faults";
 import { closeServer, errorReply, GraphError, listen, type Reply, type RequestIds } from "./http";
 import { startIdentityEmulator, type IdentityEmulator, type IssuedToken } from "./identity";
 import { SkipTokens } from "./odata";
@@ -311,6 +311,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
       let extraDelayMs = 0;
       if (fault?.kind === "status") {
         reply = statusFaultReply(ids, fault);
+      } else if (fault?.kind === "reply") {
+        reply = scriptedReply(fault);
       } else if (server === "download") {
         reply = routeDownload(method, url, req.headers, { drive: state.drive, tempauthValid: (id, t) => safeEqual(t, tempauthFor(id)) });
       } else if (method === "OPTIONS") {

@@ -80,7 +80,12 @@ export type Fault =
   | { kind: "status"; status: 429 | 500 | 502 | 503 | 504; retryAfter?: string }
   | { kind: "reset" }
   | { kind: "slow"; delayMs: number }
-  | { kind: "truncate" };
+  | { kind: "truncate" }
+  /**
+   * A hostile or broken server: answer exactly this (status, headers, body), bypassing routing. For tests of what
+   * the client does with answers Graph would never send (invalid JSON, a nextLink that loops, a malformed $batch).
+   */
+  | { kind: "reply"; status: number; headers?: Record<string, string>; body: string | Buffer };
 
 /**
  * A scripted fault. Rules also fire for JSON batch items (matched on the item's method and path), except
