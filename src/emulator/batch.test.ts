@@ -3,6 +3,7 @@
  * responses, items routed like single requests (faults, throttling, auth, base64 and redirects), dependsOn → 424.
  */
 import { READ_ONLY_TOKEN, startEmulator, type GraphEmulator } from "./index";
+import { batchServiceTimeMs } from "./batch";
 
 interface ItemResponse {
   id: string;
@@ -250,5 +251,39 @@ describe("throttling", () => {
     expect(answers.map((r) => r.status).sort()).toEqual([200, 200, 429]);
     expect(answers.find((r) => r.status === 429)?.headers.get("retry-after")).toBe("1");
     expect((await call("/v1.0/me")).status).toBe(200);
+  });
+});
+
+describe("the $batch time model", () => {
+  const item = (id: string, costMs: number, dependsOn: string[] = []) => ({ id, dependsOn, costMs });
+
+  it.each([
+    ["one item costs its latency", [item("1", 20)], 20],
+    ["four independent items run at once", [item("1", 20), item("2", 20), item("3", 20), item("4", 20)], 20],
+    ["twenty independent items take five rounds of four", Array.from({ length: 20 }, (_, i) => item(String(i + 1), 20)), 100],
+    ["a chain runs one after another", [item("a", 20), item("b", 20, ["a"]), item("c", 20, ["B"])], 60],
+    ["an item answered 424 without running costs nothing", [item("a", 20), item("b", 0, ["a"]), item("c", 20, ["b"])], 40],
+    ["a slow item delays only its own slot", [item("1", 150), item("2", 20), item("3", 20)], 150],
+  ])("%s", (_name, order, expected) => {
+    expect(batchServiceTimeMs(order)).toBe(expected);
+  });
+
+  it("answers after the envelope's round trip plus the items' service time, not their sum", async () => {
+    const slow = await startEmulator({ users: 10, latencyMs: 40 });
+    try {
+      const requests = Array.from({ length: 8 }, (_, i) => ({ id: String(i + 1), method: "GET", url: "/me" }));
+      const started = Date.now();
+      const res = await fetch(`${slow.origin}/v1.0/$batch`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${slow.token}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ requests }),
+      });
+      await res.json();
+      // 40 ms envelope + two rounds of four items at 40 ms each; the sum of the items would be 360 ms.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(115);
+      expect(slow.log.at(-1)?.batchItems).toHaveLength(8);
+    } finally {
+      await slow.close();
+    }
   });
 });

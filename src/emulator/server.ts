@@ -254,7 +254,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
       if (!(error instanceof GraphError)) throw error;
       return { reply: errorReply(ids, error.status, error.code, error.message, "gateway"), delayMs: 0 };
     }
-    const result = runBatch(items, ids, (item) => executeItem(item, version, ids, caller));
+    // The envelope's round trip is the latencyMs every request waits; the items add their service time.
+    const result = runBatch(items, ids, (item) => executeItem(item, version, ids, caller), latencyMs);
     return { reply: result.reply, items: result.log, delayMs: result.delayMs };
   }
 

@@ -16,7 +16,7 @@ export interface EmulatorOptions {
   now?: () => number;
   /** Accepted tokens that may only read: directory writes answer 403; default [READ_ONLY_TOKEN]. */
   readOnlyTokens?: string[];
-  /** Artificial delay before every response; default 0. */
+  /** Artificial delay before every response; default 0. A $batch adds its items' service time (batchServiceTimeMs in batch.ts). */
   latencyMs?: number;
   /**
    * Items per page of /users/delta and /groups/delta (initial sync and change rounds); default 200.
