@@ -40,6 +40,7 @@ export class TransportFailure extends Error {
 const httpAgent = new http.Agent({ keepAlive: true });
 const httpsAgent = new https.Agent({ keepAlive: true });
 
+const EMPTY_BODY = Buffer.alloc(0);
 const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 // Security: credentials that must not follow a redirect to another origin (kiota's scrub list).
@@ -109,13 +110,11 @@ async function sendOnce(request: WireRequest, endpoint: GraphEndpoint): Promise<
       if (value === undefined || value === null) continue;
       headers[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : String(value);
     }
-    return {
-      status: response.status,
-      statusText: response.statusText ?? "",
-      headers,
-      body: Buffer.isBuffer(response.data) ? response.data : Buffer.from(response.data ?? []),
-      url: request.url,
-    };
+    const body = Buffer.isBuffer(response.data) ? response.data : Buffer.from(response.data ?? []);
+    // Memory: axios's response stays reachable from its socket listeners until a full GC; without this it
+    // would keep every page's bytes alive that long (Fetch All Pages' peak memory, see the bench).
+    response.data = EMPTY_BODY;
+    return { status: response.status, statusText: response.statusText ?? "", headers, body, url: request.url };
   } catch (error) {
     throw new TransportFailure(describeNetworkError(error, request.timeoutMs), true);
   }
