@@ -25,6 +25,8 @@ const USERS = env("BENCH_FETCH_USERS", 100_000);
 const BATCH_GETS = env("BENCH_BATCH_GETS", 400);
 const BATCH_ROUNDS = env("BENCH_BATCH_ROUNDS", 3);
 const BATCH_LATENCY_MS = 20;
+/** BENCH_ONLY=bundle,raw,fetch,batch runs only those sections (while working on one of them). */
+const only = (section: string) => !process.env.BENCH_ONLY || process.env.BENCH_ONLY.split(",").includes(section);
 /** Batch Requests' default Concurrent Batches; the single-request side runs as many requests at once. */
 const CONCURRENCY = 2;
 
@@ -122,17 +124,17 @@ async function main(): Promise<void> {
   if (!fs.existsSync(dist)) throw new Error("dist/index.js is missing: run npm run build first");
   const loadBefore = os.loadavg()[0];
   const rows: Row[] = [];
-  rows.push(...(await benchBundle()));
+  if (only("bundle")) rows.push(...(await benchBundle()));
 
-  const component = (await import(dist)).default;
+  const component = (await import(process.env.BENCH_BUNDLE ?? dist)).default;
   const { createHarness, createConnection } = await import("@prismatic-io/spectral/dist/testing");
   const { oauth } = await import("../connections");
   const harness: Harness = createHarness(component);
   const connectionFor = (token: string) => createConnection(oauth, {}, { access_token: token });
 
-  rows.push(...(await benchRawRequest(harness, connectionFor)));
-  rows.push(...(await benchFetchAll(harness, connectionFor)));
-  rows.push(...(await benchBatch(harness, connectionFor)));
+  if (only("raw")) rows.push(...(await benchRawRequest(harness, connectionFor)));
+  if (only("fetch")) rows.push(...(await benchFetchAll(harness, connectionFor)));
+  if (only("batch")) rows.push(...(await benchBatch(harness, connectionFor)));
 
   const cpus = os.cpus();
   const machine = `${cpus.length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${cpus[0]?.model ?? "unknown CPU"}, Node ${process.version}`;
