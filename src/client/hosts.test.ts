@@ -59,6 +59,14 @@ describe("resolveGraphEndpoint", () => {
       expect(() => resolveGraphEndpoint("v1.0", { MS_GRAPH_BASE_URL: value })).toThrow(/MS_GRAPH_BASE_URL/);
     },
   );
+
+  it("remembers only accepted overrides: a refused value stays refused on every call, beside an accepted one", () => {
+    for (let call = 0; call < 3; call++) {
+      expect(resolveGraphEndpoint("v1.0", { MS_GRAPH_BASE_URL: "http://127.0.0.1:7357" }).origin).toBe("http://127.0.0.1:7357");
+      expect(() => resolveGraphEndpoint("v1.0", { MS_GRAPH_BASE_URL: "http://127.0.0.1:7357/v1.0" })).toThrow(/MS_GRAPH_BASE_URL/);
+      expect(() => resolveGraphEndpoint("v1.0", { MS_GRAPH_BASE_URL: "http://127.0.0.2.evil.com:7357" })).toThrow(/MS_GRAPH_BASE_URL/);
+    }
+  });
 });
 
 describe("appendQuery", () => {
