@@ -54,3 +54,15 @@ export async function interleaved<T>(rounds: number, ours: () => Promise<T>, bas
 
 /** Milliseconds from a monotonic clock. */
 export const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+/** Like `interleaved` for any number of sides: each round runs them all, starting one further along each time. */
+export async function rotated<T>(rounds: number, sides: Array<() => Promise<T>>): Promise<T[][]> {
+  const out = sides.map(() => [] as T[]);
+  for (let i = 0; i < rounds; i++) {
+    for (let k = 0; k < sides.length; k++) {
+      const j = (i + k) % sides.length;
+      out[j].push(await sides[j]());
+    }
+  }
+  return out;
+}
