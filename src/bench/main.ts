@@ -327,9 +327,13 @@ async function peakMemory<T>(run: () => Promise<T>): Promise<{ result: T; peakBy
 async function benchFetchAll(harness: Harness, connectionFor: (token: string) => unknown): Promise<Row[]> {
   const emulator = await startEmulatorProcess({ BENCH_USERS: String(USERS) });
   process.env.MS_GRAPH_BASE_URL = emulator.origin;
-  const agent = new http.Agent({ keepAlive: true });
+  let agent = new http.Agent({ keepAlive: true });
   try {
     const bareRun = async () => {
+      // A fresh agent each run: a socket left idle while the other side ran could be closed by the server
+      // (keep-alive timeout) just as it is reused.
+      agent.destroy();
+      agent = new http.Agent({ keepAlive: true });
       const value: unknown[] = [];
       let url: string | undefined = `${emulator.origin}/v1.0/users?$top=999`;
       while (url) {
