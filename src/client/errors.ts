@@ -200,6 +200,7 @@ export function redactSecrets(text: string, secrets: readonly string[] = []): st
 /** redactSecrets over every string in a parsed body (keys included), leaving its shape; Buffers are left as they are. */
 export function redactDeep(value: unknown, secrets: readonly string[] = []): unknown {
   if (typeof value === "string") return redactSecrets(value, secrets);
+  if (value instanceof Error) return redactError(value, secrets);
   if (Array.isArray(value)) return value.map((item) => redactDeep(item, secrets));
   if (value && typeof value === "object" && !Buffer.isBuffer(value) && !(value instanceof Uint8Array)) {
     return Object.fromEntries(

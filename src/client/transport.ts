@@ -47,6 +47,8 @@ export class TransportFailure extends Error {
  * (the default Max Response Size) through a 3 Mbit/s link, and keeps two attempts inside Prismatic's 15-minute step.
  */
 export const DEFAULT_ATTEMPT_TIMEOUT_MS = 5 * 60_000;
+/** Test seam, like clock.ts: tests shorten the default bound to prove it applies; production never changes it. */
+export const attemptBounds = { defaultTimeoutMs: DEFAULT_ATTEMPT_TIMEOUT_MS };
 /** Node timers hold at most 2^31-1 ms; a longer delay fires at once (Node docs, setTimeout). */
 export const MAX_TIMER_MS = 2_147_483_647;
 /** The runner has about 1 GB: a body, its text and its parsed JSON must fit together, so 100 MB by default. */
@@ -128,7 +130,7 @@ interface Deadline {
 }
 
 function startDeadline(timeoutMs: number | undefined): Deadline {
-  const ms = Math.min(timeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS, MAX_TIMER_MS);
+  const ms = Math.min(timeoutMs ?? attemptBounds.defaultTimeoutMs, MAX_TIMER_MS);
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), ms);
   return {
@@ -136,7 +138,7 @@ function startDeadline(timeoutMs: number | undefined): Deadline {
     describe: () =>
       timeoutMs !== undefined
         ? `no complete answer within ${ms} ms (Timeout)`
-        : `no complete answer within ${ms / 60_000} minutes (the bound used when Timeout is empty)`,
+        : `no complete answer within ${ms % 60_000 === 0 ? `${ms / 60_000} minutes` : `${ms} ms`} (the bound used when Timeout is empty)`,
     clear: () => clearTimeout(timer),
   };
 }
