@@ -80,3 +80,179 @@ describe("a step always ends", () => {
     expect(env.graphRequests()).toHaveLength(1);
   });
 });
+
+describe("answers have a size bound", () => {
+  it("fails early on a Content-Length over Max Response Size, naming size, status and URL", async () => {
+    const big = JSON.stringify({ value: [{ blob: "x".repeat(2 * 1024 * 1024) }] });
+    env.emulator.addFault({ path: "/users", times: 2, fault: { kind: "reply", status: 200, headers: { "Content-Type": JSON_TYPE }, body: big } });
+    const error = await failureOf(rawRequest(env, { url: "/users", maxResponseBytes: "1", maxRetries: "2" }));
+    expect(error.message).toBe(
+      `Microsoft Graph request failed: GET ${env.emulator.origin}/v1.0/users: the answer (status 200) is larger than Max Response Size (1 MB): Content-Length is 2.0 MB. Ask for less (for example $select or $top), or raise Max Response Size`,
+    );
+    // Too large is not transient: not sent again.
+    expect(env.graphRequests()).toHaveLength(1);
+
+    const fine = await rawRequest(env, { url: "/users", maxResponseBytes: "3" });
+    expect(((fine.data as { value: Array<{ blob: string }> }).value[0].blob)).toHaveLength(2 * 1024 * 1024);
+  });
+
+  it("bounds a compressed answer by its decompressed size", async () => {
+    const bomb = gzipSync(Buffer.from(JSON.stringify({ value: [{ blob: "0".repeat(3 * 1024 * 1024) }] })));
+    expect(bomb.length).toBeLessThan(64 * 1024);
+    env.emulator.addFault({
+      path: "/users",
+      fault: { kind: "reply", status: 200, headers: { "Content-Type": JSON_TYPE, "Content-Encoding": "gzip" }, body: bomb },
+    });
+    const error = await failureOf(runAction(env, "fetchAllPages", { url: "/users", maxResponseBytes: "2" }));
+    expect(error.message).toBe(
+      `Microsoft Graph request failed: GET ${env.emulator.origin}/v1.0/users: the answer (status 200) is larger than Max Response Size (2 MB): more than that once decoded (gzip). Ask for less (for example $select or $top), or raise Max Response Size`,
+    );
+    expect(env.graphRequests()[0].headers["accept-encoding"]).toBe("gzip, deflate, br");
+  });
+
+  it("decodes a gzip answer under the bound", async () => {
+    const body = gzipSync(Buffer.from(JSON.stringify({ value: [{ id: "1" }, { id: "2" }] })));
+    env.emulator.addFault({ path: "/groups", fault: { kind: "reply", status: 200, headers: { "Content-Type": JSON_TYPE, "Content-Encoding": "gzip" }, body } });
+    const data = await fetchAll({ url: "/groups" });
+    expect(data.value).toEqual([{ id: "1" }, { id: "2" }]);
+  });
+
+  it("refuses a Max Response Size outside 1 to 1024 before sending", async () => {
+    const error = await failureOf(rawRequest(env, { url: "/me", maxResponseBytes: "0" }));
+    expect(error.message).toBe("Max Response Size (MB): must be at least 1");
+    const tooBig = await failureOf(rawRequest(env, { url: "/me", maxResponseBytes: "4096" }));
+    expect(tooBig.message).toBe("Max Response Size (MB): 4096 is more than the allowed 1024");
+    expect(env.emulator.log).toHaveLength(0);
+  });
+});
+
+describe("paging chains end", () => {
+  it("stops a nextLink that repeats, naming the link and the pages read", async () => {
+    const loop = `${env.emulator.origin}/v1.0/users?$skiptoken=again`;
+    env.emulator.addFault({ path: "/users", times: 3, fault: jsonReply(200, { value: [{ id: "a" }], "@odata.nextLink": loop }) });
+    const error = await failureOf(fetchAll({ url: "/users" }));
+    expect(error.message).toBe(
+      `Reading page 3 failed after 2 pages and 2 items.\nGraph answered page 2 with an @odata.nextLink that was already read in this chain (${loop}); following it would loop without end`,
+    );
+    expect(env.graphRequests().map((e) => e.url)).toEqual(["/v1.0/users", "/v1.0/users?$skiptoken=again"]);
+    expect(error.resumeFrom).toBeUndefined();
+    expect((error.data as CollectedPages).value).toHaveLength(2);
+  });
+
+  it(`stops after ${MAX_EMPTY_PAGES_IN_A_ROW} empty pages in a row, keeping the link to go on from`, async () => {
+    const link = (n: number) => `${env.emulator.origin}/v1.0/users?$skiptoken=empty${n}`;
+    for (let n = 1; n <= MAX_EMPTY_PAGES_IN_A_ROW + 5; n++) {
+      env.emulator.addFault({ path: "/users", fault: jsonReply(200, { value: [], "@odata.nextLink": link(n) }) });
+    }
+    const error = await failureOf(fetchAll({ url: "/users" }));
+    const last = link(MAX_EMPTY_PAGES_IN_A_ROW);
+    expect(error.message).toBe(
+      `Reading page ${MAX_EMPTY_PAGES_IN_A_ROW + 1} failed after ${MAX_EMPTY_PAGES_IN_A_ROW} pages and 0 items; to go on from the page that failed, use the error's @odata.nextLink: ${last}.\n` +
+        `Graph answered ${MAX_EMPTY_PAGES_IN_A_ROW} empty pages in a row (${MAX_EMPTY_PAGES_IN_A_ROW} pages read), each with another @odata.nextLink; stopping at ${last} rather than following the chain without end`,
+    );
+    expect(env.graphRequests()).toHaveLength(MAX_EMPTY_PAGES_IN_A_ROW);
+    expect(error.resumeFrom).toBe(last);
+    expect(error.data).toMatchObject({ pageCount: MAX_EMPTY_PAGES_IN_A_ROW, value: [], "@odata.nextLink": last });
+  });
+
+  it("lets a few empty pages through (Graph sends them) and holds Max Pages on empty pages", async () => {
+    // Two empty pages, then one whose link leads into the emulator's real collection.
+    for (const next of ["users?$skiptoken=e1", "users?$skiptoken=e2", "users?$top=100"]) {
+      env.emulator.addFault({ path: "/users", fault: jsonReply(200, { value: [], "@odata.nextLink": `${env.emulator.origin}/v1.0/${next}` }) });
+    }
+    const data = await fetchAll({ url: "/users" });
+    expect(data.value).toHaveLength(300);
+    expect(data.pageCount).toBe(6);
+
+    env.emulator.reset();
+    for (let n = 1; n <= 10; n++) {
+      env.emulator.addFault({ path: "/users", fault: jsonReply(200, { value: [], "@odata.nextLink": `${env.emulator.origin}/v1.0/users?$skiptoken=e${n}` }) });
+    }
+    const capped = await fetchAll({ url: "/users", maxPages: "4", maxItems: "1" });
+    expect(capped).toMatchObject({ pageCount: 4, stoppedBy: "Max Pages", "@odata.nextLink": `${env.emulator.origin}/v1.0/users?$skiptoken=e4` });
+    expect(env.graphRequests()).toHaveLength(4);
+  });
+
+  it("names the page that failed and keeps the items read and the link to go on from", async () => {
+    env.emulator.addFault({ path: "/users", skip: 1, fault: { kind: "status", status: 500 } });
+    const error = await failureOf(fetchAll({ url: "/users", queryParams: [{ key: "$top", value: "100" }] }));
+    const [, second] = env.graphRequests();
+    const resumeFrom = `${env.emulator.origin}${second.url}`;
+    expect(error.message).toMatch(
+      new RegExp(`^Reading page 2 failed after 1 page and 100 items; to go on from the page that failed, use the error's @odata.nextLink: ${resumeFrom.replace(/[.?$]/g, "\\$&")}\\.\\nMicrosoft Graph 500 generalException`),
+    );
+    expect(error).toMatchObject({ status: 500, code: "generalException", page: 2, itemsRead: 100, resumeFrom });
+    expect((error.data as CollectedPages).value).toHaveLength(100);
+    expect((error.data as CollectedPages)["@odata.nextLink"]).toBe(resumeFrom);
+
+    // Going on from the link reads the rest.
+    const rest = await fetchAll({ url: resumeFrom });
+    expect(rest.value).toHaveLength(200);
+  });
+});
+
+describe("Retry-After is honoured only when valid", () => {
+  it.each([["-1"], ["soon 2020"], ["1.5"], ["Tomorrow, 12:00"]])("treats Retry-After %p as absent: the backoff applies, not 'retry now'", async (retryAfter) => {
+    env.emulator.addFault({ path: "/me", fault: { kind: "status", status: 429, retryAfter } });
+    await rawRequest(env, { url: "/me" });
+    expect(env.graphRequests().map((e) => e.status)).toEqual([429, 200]);
+    // 1 s plus the tests' fixed jitter (random 0.5 → 10 %); an honoured "-1" would have waited 0.
+    expect(env.sleeps).toEqual([1100]);
+    expect(env.logLines.some((l) => l.includes("without Retry-After; backing off 1.1 s"))).toBe(true);
+  });
+
+  it("waits what an HTTP-date asks", async () => {
+    const at = new Date(Date.now() + 7_000);
+    at.setUTCMilliseconds(0);
+    env.emulator.addFault({ path: "/me", fault: { kind: "status", status: 429, retryAfter: at.toUTCString() } });
+    await rawRequest(env, { url: "/me" });
+    expect(env.sleeps).toHaveLength(1);
+    expect(env.sleeps[0]).toBeGreaterThan(4_000);
+    expect(env.sleeps[0]).toBeLessThanOrEqual(7_000);
+  });
+});
+
+describe("answers that are not what they claim", () => {
+  it("reports a JSON media type over a body that is not JSON, with status, URL and the start of the body", async () => {
+    env.emulator.addFault({ path: "/me", times: 3, fault: { kind: "reply", status: 200, headers: { "Content-Type": JSON_TYPE }, body: "<html><body>Sign in to continue</body></html>" } });
+    const error = await failureOf(rawRequest(env, { url: "/me", maxRetries: "2" }));
+    expect(error.message).toBe(
+      `Microsoft Graph 200 answer is not valid JSON although its Content-Type is ${JSON_TYPE} [GET ${env.emulator.origin}/v1.0/me]. The body starts with: <html><body>Sign in to continue</body></html>`,
+    );
+    expect(error).toMatchObject({ name: "GraphInvalidResponseError", status: 200 });
+    expect(env.graphRequests()).toHaveLength(1);
+  });
+
+  it("still returns a non-JSON media type as text", async () => {
+    env.emulator.addFault({ path: "/me", fault: { kind: "reply", status: 200, headers: { "Content-Type": "text/plain" }, body: "{not json" } });
+    expect((await rawRequest(env, { url: "/me" })).data).toBe("{not json");
+  });
+
+  it("treats a body cut off mid-way as a transient failure: retried for GET, named when retries run out", async () => {
+    env.emulator.addFault({ path: "/me", times: 2, fault: { kind: "truncate" } });
+    const error = await failureOf(rawRequest(env, { url: "/me", maxRetries: "1" }));
+    expect(error.message).toMatch(/^Microsoft Graph request failed: GET .*\/v1\.0\/me: the answer \(status 200\) was cut off before its end \(\d+ of \d+ bytes received\) \(after 2 attempts\)$/);
+    expect(env.graphRequests()).toHaveLength(2);
+  });
+
+  it("resolves a relative Location on 410 against the Graph origin, and restarts the sync there", async () => {
+    env.emulator.addFault({ path: "/users/delta", fault: jsonReply(410, { error: { code: "syncStateNotFound", message: "Resync required." } }, { Location: "/v1.0/users/delta?$select=id" }) });
+    const error = await failureOf(fetchAll({ url: "/users/delta" }));
+    expect(error).toMatchObject({ status: 410, location: `${env.emulator.origin}/v1.0/users/delta?$select=id` });
+    expect(error.message).toContain(`start again from ${env.emulator.origin}/v1.0/users/delta?$select=id.`);
+
+    env.emulator.reset();
+    env.emulator.addFault({ path: "/users/delta", fault: jsonReply(410, { error: { code: "syncStateNotFound", message: "Resync required." } }, { Location: "/v1.0/users/delta?$select=id" }) });
+    const data = await fetchAll({ url: "/users/delta", restartOnResync: true });
+    expect(data.resynced).toBe(true);
+    expect(env.graphRequests()[1].url).toBe("/v1.0/users/delta?$select=id");
+  });
+
+  it("does not offer a 410 Location on another origin", async () => {
+    env.emulator.addFault({ path: "/users/delta", fault: jsonReply(410, { error: { code: "syncStateNotFound", message: "Resync required." } }, { Location: "https://evil.example.com/v1.0/users/delta" }) });
+    const error = await failureOf(fetchAll({ url: "/users/delta", restartOnResync: true }));
+    expect(error.location).toBeUndefined();
+    expect(error.message).toContain("Graph's Location (https://evil.example.com/v1.0/users/delta) is not on the Graph origin");
+    expect(env.emulator.log).toHaveLength(1);
+  });
+});
