@@ -18,7 +18,9 @@ function codePoint(ch: string): string {
 
 /** JSON-quoted, so an invisible character shows as an escape in the error. */
 export function shown(text: string): string {
-  return JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}…` : text);
+  const quoted = JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}…` : text);
+  // JSON escapes C0 and lone surrogates only; DEL and C1 are just as invisible.
+  return quoted.replace(/[\u007F-\u009F]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /** Why `text` cannot be sent faithfully in a URL, or undefined when it can. */

@@ -256,3 +256,79 @@ describe("answers that are not what they claim", () => {
     expect(env.emulator.log).toHaveLength(1);
   });
 });
+
+describe("the token never shows", () => {
+  it("masks the token in the message and body of a Graph error, also when Graph echoes it without 'Bearer'", async () => {
+    const token = env.emulator.token;
+    env.emulator.addFault({
+      path: "/me",
+      fault: jsonReply(400, { error: { code: "BadRequest", message: `Token ${token} is malformed`, innerError: { detail: [`got ${token}`, `Bearer ${token}`] } } }),
+    });
+    const error = await failureOf(rawRequest(env, { url: "/me", debugRequest: true }));
+    expect(error.message).toMatch(/^Microsoft Graph 400 BadRequest: Token \[REDACTED\] is malformed/);
+    const everything = JSON.stringify({ ...error, m: error.message, s: error.stack });
+    expect(everything).not.toContain(token);
+    expect(error.data).toEqual({ error: { code: "BadRequest", message: "Token [REDACTED] is malformed", innerError: { detail: ["got [REDACTED]", "Bearer [REDACTED]"] } } });
+    expect(env.logLines.length).toBeGreaterThan(0);
+    expect(env.logLines.join("\n")).not.toContain(token);
+  });
+
+  it("masks the token in the body excerpt of an answer that is not JSON", async () => {
+    env.emulator.addFault({ path: "/me", fault: { kind: "reply", status: 200, headers: { "Content-Type": JSON_TYPE }, body: `oops ${env.emulator.token}` } });
+    const error = await failureOf(rawRequest(env, { url: "/me" }));
+    expect(error.message).toContain("The body starts with: oops [REDACTED]");
+    expect(JSON.stringify({ ...error, m: error.message })).not.toContain(env.emulator.token);
+  });
+
+  it("masks the token in log lines and in a paging error built on a link that carries it", async () => {
+    const location = `/v1.0/users/delta?$deltatoken=${env.emulator.token}`;
+    env.emulator.addFault({ path: "/users/delta", times: 3, fault: jsonReply(410, { error: { code: "syncStateNotFound", message: "Resync required." } }, { Location: location }) });
+    const error = await failureOf(fetchAll({ url: "/users/delta", restartOnResync: true }));
+    expect(env.graphRequests()).toHaveLength(3);
+    expect(env.logLines.filter((l) => l.includes("restarting the full sync from"))).toHaveLength(2);
+    expect(env.logLines.join("\n")).not.toContain(env.emulator.token);
+    expect(JSON.stringify({ ...error, m: error.message })).not.toContain(env.emulator.token);
+    expect(error.message).toContain("$deltatoken=[REDACTED]");
+  });
+});
+
+describe("text that cannot be sent faithfully is refused before sending", () => {
+  const cases: Array<[string, string, Record<string, unknown>, string]> = [
+    ["a lone surrogate in URL", "rawRequest", { url: "/users/\uD800x" }, 'URL: "/users/\\ud800x" contains a lone surrogate (U+D800) at position 8'],
+    ["a control character in an absolute URL", "rawRequest", { url: "ORIGIN/v1.0/m\te" }, 'URL: "ORIGIN/v1.0/m\\te" contains a control character (U+0009)'],
+    ["a backslash in an absolute URL", "rawRequest", { url: "ORIGIN/v1.0\\users" }, "URL: 'ORIGIN/v1.0\\users' contains a backslash, which is not allowed in a Graph URL; use '/'"],
+    ["backslash dot segments in an absolute URL", "fetchAllPages", { url: "ORIGIN/v1.0/users\\..\\..\\beta\\me" }, "URL: 'ORIGIN/v1.0/users\\..\\..\\beta\\me' contains a backslash"],
+    ["a lone surrogate in a query value", "rawRequest", { url: "/users", queryParams: [{ key: "$search", value: '"displayName:\uDC00"' }] }, "Query Parameter: the value of '$search' \"\\\"displayName:\\udc00\\\"\" contains a lone surrogate (U+DC00)"],
+    ["a control character in a query key", "fetchAllPages", { url: "/users", queryParams: [{ key: "$to\u0000p", value: "5" }] }, 'Query Parameter: the key "$to\\u0000p" contains a control character (U+0000) at position 4'],
+    ["a line break in a query value", "rawRequest", { url: "/users", queryParams: [{ key: "$filter", value: "startswith(displayName,'A')\n" }] }, "Query Parameter: the value of '$filter'"],
+    ["a header value outside Latin-1", "rawRequest", { url: "/me", headers: [{ key: "X-Note", value: "5 €" }] }, "Header: the value of 'X-Note' contains the character U+20AC, which HTTP headers cannot carry (only Latin-1 text; percent-encode or Base64 it) at position 3"],
+    ["a control character in a header value", "fetchAllPages", { url: "/users", headers: [{ key: "Prefer", value: "a\u0001b" }] }, "Header: the value of 'Prefer' contains a control character (U+0001) at position 2"],
+    ["a lone surrogate in a header value", "rawRequest", { url: "/me", headers: [{ key: "X-Note", value: "\uD83D" }] }, "Header: the value of 'X-Note' contains the character U+D83D"],
+  ];
+  it.each(cases)("%s", async (_name, action, params, message) => {
+    const withOrigin = JSON.parse(JSON.stringify(params).split("ORIGIN").join(env.emulator.origin)) as Record<string, unknown>;
+    const error = await failureOf(runAction(env, action, { method: "GET", ...withOrigin }));
+    expect(error.message).toContain(message.split("ORIGIN").join(env.emulator.origin));
+    expect(error.message.startsWith(message.split(":")[0] + ":")).toBe(true);
+    expect(env.emulator.log).toHaveLength(0);
+  });
+
+  it("names the picklist's own input", async () => {
+    const error = await failureOf(
+      harness.dataSource("selectFromCollection", { connection: connectionFor(env.emulator.token), path: "/me/mail\u0085Folders" }, { logger: env.logger }),
+    );
+    expect(error.message).toMatch(/^Collection Path: "\/me\/mail\\u0085Folders" contains a control character \(U\+0085\)/);
+    expect(env.emulator.log).toHaveLength(0);
+  });
+
+  it("still sends what is faithful: Latin-1 header text, and non-ASCII query text percent-encoded", async () => {
+    await rawRequest(env, {
+      url: "/users",
+      headers: [{ key: "X-Note", value: "café\tau lait" }, { key: "ConsistencyLevel", value: "eventual" }],
+      queryParams: [{ key: "$search", value: '"displayName:Zoë 😀"' }],
+    });
+    const [sent] = env.graphRequests();
+    expect(sent.headers["x-note"]).toBe("café\tau lait");
+    expect(sent.url).toBe("/v1.0/users?$search=%22displayName:Zo%C3%AB%20%F0%9F%98%80%22");
+  });
+});
