@@ -355,6 +355,6 @@ function formatMs(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1)} s` : `${ms} ms`;
 }
 
-export { InputError, GraphRequestError, GraphNetworkError, GraphInvalidResponseError } from "./errors";
+export { InputError, GraphRequestError, GraphNetworkError, GraphInvalidResponseError, GraphPagingError } from "./errors";
 export type { RetryPolicy } from "./retry";
 export type { ApiVersion } from "./hosts";
