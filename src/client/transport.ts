@@ -209,7 +209,14 @@ async function readBody(
     raw.destroy();
     throw tooLarge(`Content-Length is ${formatBytes(declared)}`);
   }
-  const makeDecoder = coding && coding !== "identity" ? DECODERS[coding] : undefined;
+  // HEAD, 204, 304 and an empty body carry no bytes to decode, whatever Content-Encoding says (RFC 9110 §8.4).
+  const bodiless = request.method === "HEAD" || status === 204 || status === 304 || declared === 0;
+  const makeDecoder = coding && coding !== "identity" && !bodiless ? DECODERS[coding] : undefined;
+  // The caller gets the decoded bytes: the headers must not describe the encoded ones.
+  if (makeDecoder) {
+    delete headers["content-encoding"];
+    delete headers["content-length"];
+  }
   const decoded = makeDecoder ? pipeline(raw, makeDecoder(), () => undefined) : raw;
   const onAbort = () => raw.destroy();
   deadline.signal.addEventListener("abort", onAbort);
@@ -234,7 +241,7 @@ async function readBody(
   } finally {
     deadline.signal.removeEventListener("abort", onAbort);
   }
-  if (declared !== undefined && !makeDecoder && size < declared && request.method !== "HEAD" && status !== 204 && status !== 304) {
+  if (declared !== undefined && !makeDecoder && !bodiless && size < declared) {
     throw new TransportFailure(`the answer (status ${status}) was cut off before its end (${size} of ${declared} bytes received)`, true);
   }
   return Buffer.concat(chunks);

@@ -332,3 +332,25 @@ describe("text that cannot be sent faithfully is refused before sending", () => 
     expect(sent.url).toBe("/v1.0/users?$search=%22displayName:Zo%C3%AB%20%F0%9F%98%80%22");
   });
 });
+
+describe("compressed answers", () => {
+  it("hands back decoded bytes, and reads an empty or bodiless gzip answer as empty", async () => {
+    const body = gzipSync(Buffer.from("hello"));
+    env.emulator.addFault({ path: "/me", fault: { kind: "reply", status: 200, headers: { "Content-Type": "text/plain", "Content-Encoding": "gzip" }, body } });
+    const text = await rawRequest(env, { url: "/me", responseType: "text" });
+    expect(text.data).toBe("hello");
+
+    env.emulator.addFault({ path: "/me", fault: { kind: "reply", status: 204, headers: { "Content-Encoding": "gzip" }, body: "" } });
+    expect((await rawRequest(env, { url: "/me" })).data).toBeNull();
+    env.emulator.addFault({ path: "/me", fault: { kind: "reply", status: 200, headers: { "Content-Type": JSON_TYPE, "Content-Encoding": "gzip" }, body: "" } });
+    expect((await rawRequest(env, { url: "/me" })).data).toBeNull();
+  });
+
+  it("treats a gzip answer cut off mid-way as a transient failure", async () => {
+    const body = gzipSync(Buffer.from(JSON.stringify({ value: Array.from({ length: 500 }, (_, i) => ({ id: `item-${i}-${Math.random()}` })) })));
+    env.emulator.addFault({ path: "/groups", times: 2, fault: { kind: "reply", status: 200, headers: { "Content-Type": JSON_TYPE, "Content-Encoding": "gzip" }, body: body.subarray(0, body.length - 40) } });
+    const error = await failureOf(rawRequest(env, { url: "/groups", maxRetries: "1" }));
+    expect(error.message).toMatch(/the answer \(status 200\) was cut off before its end \(\d+ bytes received\) \(after 2 attempts\)$/);
+    expect(env.graphRequests()).toHaveLength(2);
+  });
+});
