@@ -254,6 +254,7 @@ export class GraphInvalidResponseError extends Error {
 export class GraphPagingError extends Error {
   readonly status?: number;
   readonly code?: string;
+  readonly location?: string;
   constructor(
     readonly page: number,
     readonly itemsRead: number,
@@ -268,8 +269,10 @@ export class GraphPagingError extends Error {
         `.\n${cause.message}`,
     );
     this.name = "GraphPagingError";
-    const graph = cause as { status?: unknown; code?: unknown };
+    const graph = cause as { status?: unknown; code?: unknown; location?: unknown };
     if (typeof graph.status === "number") this.status = graph.status;
     if (typeof graph.code === "string") this.code = graph.code;
+    // A 410 on a later page of a delta chain: where Graph says the full sync starts again.
+    if (typeof graph.location === "string") this.location = graph.location;
   }
 }

@@ -248,6 +248,13 @@ describe("answers that are not what they claim", () => {
     expect(env.graphRequests()[1].url).toBe("/v1.0/users/delta?$select=id");
   });
 
+  it("keeps a 410's Location when it comes on a later page of a delta chain", async () => {
+    env.emulator.addFault({ path: "/users", skip: 1, fault: jsonReply(410, { error: { code: "syncStateNotFound", message: "Resync required." } }, { Location: "delta?$select=id" }) });
+    const error = await failureOf(fetchAll({ url: "/users", queryParams: [{ key: "$top", value: "100" }] }));
+    // Relative to the page's URL (/v1.0/users?...), as RFC 9110 §10.2.2 resolves it.
+    expect(error).toMatchObject({ name: "GraphPagingError", page: 2, status: 410, location: `${env.emulator.origin}/v1.0/delta?$select=id` });
+  });
+
   it("does not offer a 410 Location on another origin", async () => {
     env.emulator.addFault({ path: "/users/delta", fault: jsonReply(410, { error: { code: "syncStateNotFound", message: "Resync required." } }, { Location: "https://evil.example.com/v1.0/users/delta" }) });
     const error = await failureOf(fetchAll({ url: "/users/delta", restartOnResync: true }));
