@@ -183,43 +183,56 @@ function isFilePayload(value: unknown): value is { data: Uint8Array; contentType
   return !!value && typeof value === "object" && "data" in value && (value as { data: unknown }).data instanceof Uint8Array;
 }
 
-function checkDependencies(items: BatchItem[]): void {
-  const byId = new Map(items.map((i) => [i.id, i]));
+/** Every dependsOn names another request of the list, and none forms a cycle; refused before anything is sent. */
+export function checkDependencies(items: readonly BatchItem[]): void {
+  const ids = new Set(items.map((i) => i.id));
   for (const item of items) {
     for (const dep of item.dependsOn) {
       if (dep === item.id) throw new InputError(LABEL, `request '${item.id}' depends on itself`);
-      if (!byId.has(dep)) throw new InputError(LABEL, `request '${item.id}' depends on '${dep}', which is not in the list`);
+      if (!ids.has(dep)) throw new InputError(LABEL, `request '${item.id}' depends on '${dep}', which is not in the list`);
     }
   }
-  const state = new Map<string, "visiting" | "done">();
-  const visit = (id: string, path: string[]) => {
-    if (state.get(id) === "done") return;
-    if (state.get(id) === "visiting") {
-      throw new InputError(LABEL, `dependsOn forms a cycle: ${[...path.slice(path.indexOf(id)), id].join(" → ")}`);
-    }
-    state.set(id, "visiting");
-    for (const dep of byId.get(id)!.dependsOn) visit(dep, [...path, id]);
-    state.set(id, "done");
-  };
-  for (const item of items) visit(item.id, []);
+  dependencyOrder(items);
 }
 
-/** Orders items so each follows its dependencies, keeping the given order otherwise. */
-function dependencyOrder(items: BatchItem[]): BatchItem[] {
-  const remaining = new Map(items.map((i) => [i.id, i]));
-  const placed = new Set<string>();
+/**
+ * Orders items so each follows its dependencies, keeping the given order otherwise, or refuses a cycle
+ * naming it. An iterative depth-first search: linear in requests and dependsOn entries, and no recursion,
+ * so a chain of any length fits the stack.
+ */
+export function dependencyOrder(items: readonly BatchItem[]): BatchItem[] {
+  const byId = new Map(items.map((i) => [i.id, i]));
+  const state = new Map<string, "visiting" | "done">();
   const out: BatchItem[] = [];
-  while (remaining.size > 0) {
-    for (const item of remaining.values()) {
-      if (item.dependsOn.every((d) => placed.has(d) || !remaining.has(d))) {
-        out.push(item);
-        placed.add(item.id);
-        remaining.delete(item.id);
-        break;
+  for (const root of items) {
+    if (state.has(root.id)) continue;
+    state.set(root.id, "visiting");
+    const path: Array<{ item: BatchItem; nextDep: number }> = [{ item: root, nextDep: 0 }];
+    while (path.length > 0) {
+      const top = path[path.length - 1];
+      if (top.nextDep === top.item.dependsOn.length) {
+        path.pop();
+        state.set(top.item.id, "done");
+        out.push(top.item);
+        continue;
       }
+      const dep = byId.get(top.item.dependsOn[top.nextDep++]);
+      if (!dep || state.get(dep.id) === "done") continue;
+      if (state.get(dep.id) === "visiting") {
+        const cycle = path.slice(path.findIndex((step) => step.item === dep)).map((step) => step.item.id);
+        throw new InputError(LABEL, `dependsOn forms a cycle: ${nameCycle([...cycle, dep.id])}`);
+      }
+      state.set(dep.id, "visiting");
+      path.push({ item: dep, nextDep: 0 });
     }
   }
   return out;
+}
+
+/** `a → b → a`; a long cycle keeps its first ten steps and its end, so the message stays readable. */
+function nameCycle(ids: string[]): string {
+  const shown = ids.length > 12 ? [...ids.slice(0, 10), `… (${ids.length - 12} more)`, ...ids.slice(-2)] : ids;
+  return shown.join(" → ");
 }
 
 export interface BatchOptions {
