@@ -147,6 +147,7 @@ describe("Batch Requests", () => {
     ["an empty list", "[]", /^Requests: is empty/],
     ["a bad method", [{ method: "FETCH", url: "/me" }], /^Requests: request 1 \(id '1'\): method 'FETCH' is not one of/],
     ["a duplicate id", [{ id: "1", method: "GET", url: "/me" }, { id: 1, method: "GET", url: "/me" }], /^Requests: request 2: id '1' is used twice/],
+    ["ids that differ only in case", [{ id: "a", method: "GET", url: "/me" }, { id: "A", method: "GET", url: "/me" }], /^Requests: request 2: id 'A' is used twice; ids must be unique \(Graph ignores case\)$/],
     ["an unknown dependency", [{ id: "a", method: "GET", url: "/me", dependsOn: ["z"] }], /^Requests: request 'a' depends on 'z', which is not in the list/],
     ["a cycle", [{ id: "a", method: "GET", url: "/me", dependsOn: ["b"] }, { id: "b", method: "GET", url: "/me", dependsOn: ["a"] }], /^Requests: dependsOn forms a cycle: a → b → a/],
     ["a text body without Content-Type", [{ method: "POST", url: "/me/sendMail", body: "hello" }], /^Requests: request 1 \(id '1'\): a text body needs a Content-Type header/],
