@@ -109,7 +109,35 @@ function relativeUrl(raw: string, endpoint: GraphEndpoint, version: string, labe
     throw new InputError(LABEL, `${label}: url '${raw}' belongs to another API version than ${version}, the one this batch is sent to`);
   }
   // Batch URLs are relative to the version root: scheme, host and version are stripped (as the Graph SDKs do).
-  return `${url.pathname.slice(prefix.length)}${url.search}`;
+  const relative = `${url.pathname.slice(prefix.length)}${url.search}`;
+  const unsafe = unsafeRelativePath(relative.split("?", 1)[0]);
+  if (unsafe) {
+    throw new InputError(LABEL, `${label}: url '${raw}' becomes '${relative}' relative to the version root, which ${unsafe}; enter a path such as /me/messages`);
+  }
+  return relative;
+}
+
+// Security: Graph resolves an item's url against its version root, so a path that starts with '/' (or '//'),
+// carries a scheme, a backslash or a control character could leave that root or name another host.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this refuses
+const CONTROL_OR_BACKSLASH = /[\\\u0000-\u001f\u007f]/;
+const LEADING_SCHEME = /^[a-z][a-z0-9+.-]*:/i;
+
+/** Why a relative item path is unsafe, checked as sent and percent-decoded; undefined when it is safe. */
+function unsafeRelativePath(path: string): string | undefined {
+  let decoded = path;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    // Not valid percent-encoding: the path as sent is all there is to check.
+  }
+  for (const form of [path, decoded]) {
+    if (form.startsWith("//")) return "is protocol-relative (it would name another host)";
+    if (form.startsWith("/")) return "starts with '/' after the version (an empty path segment that could name another host)";
+    if (LEADING_SCHEME.test(form)) return "starts with a scheme";
+    if (CONTROL_OR_BACKSLASH.test(form)) return "contains a backslash or a control character";
+  }
+  return undefined;
 }
 
 function readHeaders(value: unknown, label: string): Record<string, string> {

@@ -160,6 +160,34 @@ describe("Batch Requests", () => {
     expect(env.emulator.log).toHaveLength(0);
   });
 
+  it.each([
+    ["a Graph URL whose path smuggles //host", "{origin}/v1.0//evil.example/x", /becomes '\/evil\.example\/x' relative to the version root, which starts with '\/' after the version/],
+    ["a Graph URL whose path makes it protocol-relative", "{origin}/v1.0///evil.example/x", /becomes '\/\/evil\.example\/x' relative to the version root, which is protocol-relative/],
+    ["a Graph URL whose path is protocol-relative once decoded", "{origin}/v1.0/%2F%2Fevil.example/x", /becomes '%2F%2Fevil\.example\/x' relative to the version root, which is protocol-relative/],
+    ["a Graph URL with a backslash the URL parser turns into '/'", "{origin}/v1.0/\\evil.example/x", /becomes '\/evil\.example\/x' relative to the version root, which starts with '\/'/],
+    ["a Graph URL whose path starts with a scheme", "{origin}/v1.0/https:%2F%2Fevil.example/x", /becomes 'https:%2F%2Fevil\.example\/x' relative to the version root, which starts with a scheme/],
+    ["a path that starts with a scheme", "/https:evil.example/x", /becomes 'https:evil\.example\/x' relative to the version root, which starts with a scheme/],
+    ["a path with an encoded backslash", "/%5Cevil.example", /becomes '%5Cevil\.example' relative to the version root, which contains a backslash or a control character/],
+    ["a path with encoded control characters", "/me%0D%0AHost:%20evil", /which contains a backslash or a control character/],
+    ["a path that repeats the version to smuggle //host", "/v1.0//evil.example/x", /url: '\/v1\.0\/\/evil\.example\/x' starts with an API version/],
+  ])("refuses %s, naming the request, before sending anything", async (_what, url, message) => {
+    const error = await failureOf(batch({ requests: JSON.stringify([{ method: "GET", url: "/me" }, { id: "x", method: "GET", url: url.replace("{origin}", env.emulator.origin) }]) }));
+    expect(error.message).toMatch(/^Requests: request 2 \(id 'x'\): url:? /);
+    expect(error.message).toMatch(message);
+    expect(env.emulator.log).toHaveLength(0);
+  });
+
+  it("keeps item paths with colons and percent-encoding as given", async () => {
+    await batch({
+      failOnItemError: "false",
+      requests: [
+        { method: "GET", url: "/me/drive/root:/reports/q3.csv:/content" },
+        { method: "GET", url: `${env.emulator.origin}/v1.0/users/adele%40contoso.onmicrosoft.com?$select=id` },
+      ],
+    });
+    expect(envelopes()[0].map((r) => r.url)).toEqual(["me/drive/root:/reports/q3.csv:/content", "users/adele%40contoso.onmicrosoft.com?$select=id"]);
+  });
+
   it("refuses a Batch Size above Graph's limit of 20", async () => {
     const error = await failureOf(batch({ requests: "[]", batchSize: "25" }));
     expect(error.message).toBe("Batch Size: 25 is more than the allowed 20");
