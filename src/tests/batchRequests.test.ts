@@ -79,6 +79,20 @@ describe("Batch Requests", () => {
     expect(sent[1][0].dependsOn).toBeUndefined();
   });
 
+  it("runs a dependsOn chain listed last-first as one envelope after another, dependencies first", async () => {
+    const ids = Array.from({ length: 60 }, (_, i) => `s${i}`);
+    const requests = ids.map((id, i) => ({ id, method: "GET", url: "/me?$select=id", ...(i < 59 ? { dependsOn: [`s${i + 1}`] } : {}) }));
+    const results = await batch({ requests: JSON.stringify(requests) });
+
+    expect(results.map((r) => [r.id, r.status])).toEqual(ids.map((id) => [id, 200]));
+    const reversed = [...ids].reverse();
+    const sent = envelopes();
+    expect(sent.map((e) => e.map((r) => r.id))).toEqual([reversed.slice(0, 20), reversed.slice(20, 40), reversed.slice(40)]);
+    // Inside an envelope Graph runs the chain by dependsOn; across envelopes the connector waits instead.
+    expect(sent.map((e) => e[0].dependsOn)).toEqual([undefined, undefined, undefined]);
+    expect(sent[1][1].dependsOn).toEqual(["s39"]);
+  });
+
   it("fails the step with a summary naming each failed id, status and code, unless asked only to report", async () => {
     const error = await failureOf(
       batch({
