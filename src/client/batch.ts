@@ -402,7 +402,7 @@ async function sendChunk(
     body: { bytes: Buffer.from(JSON.stringify({ requests: toSend })), contentType: "application/json" },
   });
   const { byId, strays } = readBatchAnswers(response.data, toSend.map((sent) => sent.id as string));
-  if (strays.length > 0) logger.warn(`Microsoft Graph $batch: ignored part of Graph's answer that matched no request sent: ${strays.join("; ")}`);
+  if (strays.length > 0) logger.warn(`Microsoft Graph $batch: ignored part of Graph's answer that matched no request sent: ${listFew(strays, "; ")}`);
   const throttledHere = new Set<string>();
   for (const sent of toSend) {
     const id = sent.id as string;
@@ -456,11 +456,20 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
 }
 
+/** The first few entries of a list a hostile answer could make arbitrarily long. */
+function listFew(entries: string[], separator: string): string {
+  return entries.length > 3 ? `${entries.slice(0, 3).join(separator)}${separator}and ${entries.length - 3} more` : entries.join(separator);
+}
+
+function clip(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
 /** A value as a message shows it: enough to see what was wrong, never a whole body. */
 function describeValue(value: unknown): string {
   if (value === undefined) return "missing";
   if (value === null) return "null";
-  if (typeof value === "string") return `the text '${value.length > 40 ? `${value.slice(0, 40)}…` : value}'`;
+  if (typeof value === "string") return `the text '${clip(value)}'`;
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "an object";
   return String(value);
@@ -487,20 +496,22 @@ export function readBatchAnswers(data: unknown, sentIds: readonly string[]): { b
     const where = `response ${index + 1} of ${responses.length}`;
     if (!isPlainObject(answer)) strays.push(`${where} is ${describeValue(answer)}, not an object`);
     else if (typeof answer.id !== "string") strays.push(`${where} has id ${describeValue(answer.id)}, not text`);
-    else if (!sentByKey.has(answer.id.toLowerCase())) strays.push(`${where} answers id '${answer.id}', which was not sent in this call`);
+    else if (!sentByKey.has(answer.id.toLowerCase())) strays.push(`${where} answers id '${clip(answer.id)}', which was not sent in this call`);
     else {
       const id = sentByKey.get(answer.id.toLowerCase())!;
-      answersOf.set(id, [...(answersOf.get(id) ?? []), answer]);
+      const answers = answersOf.get(id) ?? [];
+      answers.push(answer);
+      answersOf.set(id, answers);
     }
   }
   for (const id of sentIds) {
     const answers = answersOf.get(id) ?? [];
     if (answers.length > 1) {
-      byId.set(id, invalidAnswer(id, `it answers this request ${answers.length} times (statuses ${answers.map((a) => describeValue(a.status)).join(", ")})`));
+      byId.set(id, invalidAnswer(id, `it answers this request ${answers.length} times (statuses ${listFew(answers.map((a) => describeValue(a.status)), ", ")})`));
     } else if (answers.length === 1) {
       byId.set(id, readItemAnswer(id, answers[0]));
     } else if (strays.length > 0) {
-      byId.set(id, invalidAnswer(id, `it has no response for this request, and parts it cannot match to one: ${strays.join("; ")}`));
+      byId.set(id, invalidAnswer(id, `it has no response for this request, and parts it cannot match to one: ${listFew(strays, "; ")}`));
     } else {
       byId.set(id, { id, status: 502, headers: {}, body: { error: { code: "MissingResponse", message: "Graph's $batch answer had no response for this request" } } });
     }
@@ -520,7 +531,7 @@ function readItemAnswer(id: string, answer: Record<string, unknown>): BatchItemR
     if (!isPlainObject(answer.headers)) return invalidAnswer(id, `its headers are ${describeValue(answer.headers)}, not an object of names and values`);
     for (const [name, value] of Object.entries(answer.headers)) {
       if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
-        return invalidAnswer(id, `its header '${name}' is ${describeValue(value)}, not a text value`);
+        return invalidAnswer(id, `its header '${clip(name)}' is ${describeValue(value)}, not a text value`);
       }
       headers[name] = String(value);
     }

@@ -89,6 +89,18 @@ describe("Batch Requests checks Graph's answer", () => {
     expect(sentIds()).toEqual([["a", "b"]]);
   });
 
+  it("names only the first few parts of an answer flooded with duplicates and strays", async () => {
+    const flood = Array.from({ length: 500 }, (_, i) => ({ id: i % 2 ? "a" : `stray-${i}`, status: 200 + (i % 7) }));
+    answerBatchWith({ responses: flood });
+    const [a, b] = await batch({ failOnItemError: "false" });
+    expect(errorOf(a).message).toBe(
+      "Graph's $batch answer for this request cannot be used: it answers this request 250 times (statuses 201, 203, 205, and 247 more); whether the request ran is unknown",
+    );
+    expect(errorOf(b).message).toBe(
+      "Graph's $batch answer for this request cannot be used: it has no response for this request, and parts it cannot match to one: response 1 of 500 answers id 'stray-0', which was not sent in this call; response 3 of 500 answers id 'stray-2', which was not sent in this call; response 5 of 500 answers id 'stray-4', which was not sent in this call; and 247 more; whether the request ran is unknown",
+    );
+  });
+
   it("keeps reporting a request Graph's answer left out as MissingResponse", async () => {
     answerBatchWith({ responses: [A_OK] });
     const [, missing] = await batch({ failOnItemError: "false" });
