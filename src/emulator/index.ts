@@ -30,6 +30,7 @@ export {
   encryptResourceData,
   parseEncryptionCertificate,
   publishedSigningKeys,
+  rotateValidationTokenKey,
   signValidationToken,
   validationTokenKeyId,
 } from "./richNotifications";
