@@ -311,7 +311,7 @@ export class EmulatedMailbox {
       folderId: folder.id,
       folderWellKnownName: folder.wellKnownName,
       changeKey: changeType === "deleted" ? undefined : (stored.message.changeKey ?? undefined),
-      resource: changeType === "deleted" ? undefined : this.json(stored.message),
+      resource: changeType === "deleted" ? undefined : { "@odata.type": "#Microsoft.Graph.Message", ...this.json(stored.message) },
     });
   }
 

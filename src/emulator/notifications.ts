@@ -1,4 +1,5 @@
 import { failureReason, notificationId, SubscriptionStore, type ChangeType, type EmulatedSubscription } from "./subscriptions";
+import { encryptResourceData, signValidationToken, type EncryptedContent } from "./richNotifications";
 import { TENANT_ID, type Entity } from "./tenant";
 
 /**
@@ -46,10 +47,21 @@ export interface DeliveryLogEntry {
 
 export type LifecycleEvent = "reauthorizationRequired" | "subscriptionRemoved" | "missed";
 
-/** Hook for rich notifications: what an item of a subscription with includeResourceData carries. */
+/** What an item of a subscription with includeResourceData carries, and the POST's validation tokens. */
 export interface RichNotifications {
-  encryptedContent(sub: EmulatedSubscription, resource: Entity): Entity;
+  encryptedContent(sub: EmulatedSubscription, resource: Entity): EncryptedContent;
   validationToken(sub: EmulatedSubscription): string;
+}
+
+/**
+ * Graph's rich notifications (DC concepts/change-notifications-with-resource-data.md): the resource encrypted for
+ * the subscription's certificate, and a validation token per app and tenant signed with the sign-in host's keys.
+ */
+export function graphRichNotifications(now: () => number): RichNotifications {
+  return {
+    encryptedContent: (sub, resource) => encryptResourceData(resource, String(sub.encryptionCertificate), String(sub.encryptionCertificateId)),
+    validationToken: (sub) => signValidationToken({ audience: sub.applicationId, tenantId: TENANT_ID, now: now() }),
+  };
 }
 
 interface Pending {
@@ -264,7 +276,7 @@ export class ChangeNotifications {
       validationTimeoutMs: options.validationTimeoutMs ?? 10_000,
       onRemoved: (id) => this.hub.forget(id),
     });
-    this.hub = new NotificationHub(this.store, { deliveryTimeoutMs: options.deliveryTimeoutMs ?? 3_000, resolve, rich });
+    this.hub = new NotificationHub(this.store, { deliveryTimeoutMs: options.deliveryTimeoutMs ?? 3_000, resolve, rich: rich ?? graphRichNotifications(now) });
     const every = options.autoDeliverMs ?? false;
     if (every !== false) {
       this.timer = setInterval(() => {

@@ -3,7 +3,10 @@
  * CRUD and reauthorize, expiry on the emulator's clock, batched delivery with retries, lifecycle events.
  * A loopback receiver stands in for the webhook; the assertions are on what crossed the wire.
  */
-import { DEMO_CLIENT_ID, DEMO_TOKEN, startEmulator, type GraphEmulator } from "./index";
+import { constants, createDecipheriv, createHmac, privateDecrypt } from "node:crypto";
+
+import { base64DerOf, DEMO_CLIENT_ID, DEMO_TOKEN, startEmulator, type GraphEmulator } from "./index";
+import { makeTestCertificate } from "./x509";
 import { startReceiver, type Receiver } from "./testReceiver";
 import { ME_ID, TENANT_ID, userIdFor } from "./tenant";
 
@@ -12,6 +15,8 @@ let hook: Receiver;
 let other: Receiver;
 let virtualMs = 0;
 const MINUTE = 60_000;
+const certificate = makeTestCertificate();
+const encryptionCertificate = base64DerOf(certificate.certificatePem);
 
 beforeAll(async () => {
   em = await startEmulator({ now: () => Date.now() + virtualMs, notifications: { validationTimeoutMs: 300, deliveryTimeoutMs: 300 } });
@@ -146,11 +151,14 @@ describe("POST /subscriptions", () => {
   });
 
   it("allows Outlook messages with resource data 1,440 minutes and requires the certificate and its id", async () => {
-    const rich = { resource: "me/messages", changeType: "created", includeResourceData: true, encryptionCertificate: "MIIB", encryptionCertificateId: "cert-1" };
+    const rich = { resource: "me/messages", changeType: "created", includeResourceData: true, encryptionCertificate, encryptionCertificateId: "cert-1" };
     expect((await subscribe({ ...rich, expirationDateTime: inMinutes(1_441) })).status).toBe(400);
     const missing = await subscribe({ ...rich, encryptionCertificateId: undefined, expirationDateTime: inMinutes(60) });
     expect(missing.status).toBe(400);
     expect((missing.json.error as { message: string }).message).toContain("encryptionCertificateId");
+    const notACertificate = await subscribe({ ...rich, encryptionCertificate: "MIIB", expirationDateTime: inMinutes(60) });
+    expect(notACertificate.status).toBe(400);
+    expect((notACertificate.json.error as { message: string }).message).toContain("encryptionCertificate");
     expect((await subscribe({ ...rich, expirationDateTime: inMinutes(1_439) })).status).toBe(201);
   });
 
@@ -324,6 +332,37 @@ describe("delivery", () => {
     } finally {
       await auto.close();
     }
+  });
+});
+
+describe("rich notifications", () => {
+  it("encrypts each message for the subscription's certificate and signs a validation token for the app", async () => {
+    const { json: sub } = await subscribe({
+      resource: "me/mailFolders('Inbox')/messages",
+      changeType: "created",
+      includeResourceData: true,
+      encryptionCertificate,
+      encryptionCertificateId: "flow-cert-1",
+    });
+    const message = em.mailbox.receive({ subject: "Encrypted hello" });
+    await em.flushNotifications();
+    const [posted] = hook.notifications();
+    expect(posted.validationTokens).toHaveLength(1);
+    const claims = JSON.parse(Buffer.from(String(posted.validationTokens?.[0]).split(".")[1], "base64url").toString("utf8")) as Record<string, unknown>;
+    expect([claims.aud, claims.iss, claims.appid]).toEqual([DEMO_CLIENT_ID, `https://sts.windows.net/${TENANT_ID}/`, "0bf30f3b-4a52-48df-9a82-234910c4a086"]);
+
+    const [item] = posted.value;
+    expect(item.subscriptionId).toBe(sub.id);
+    const content = item.encryptedContent as Record<string, string>;
+    expect(content.encryptionCertificateId).toBe("flow-cert-1");
+    expect(content.encryptionCertificateThumbprint).toBe(certificate.thumbprintSha1Hex);
+    // Decrypt as the docs describe (RSA-OAEP-SHA1 key, HMAC-SHA256 over the data, AES-CBC with the key's first 16 bytes as IV).
+    const key = privateDecrypt({ key: certificate.privateKeyPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha1" }, Buffer.from(content.dataKey, "base64"));
+    const data = Buffer.from(content.data, "base64");
+    expect(createHmac("sha256", key).update(data).digest("base64")).toBe(content.dataSignature);
+    const decipher = createDecipheriv("aes-256-cbc", key, key.subarray(0, 16));
+    const resource = JSON.parse(Buffer.concat([decipher.update(data), decipher.final()]).toString("utf8")) as Record<string, unknown>;
+    expect([resource["@odata.type"], resource.id, resource.subject]).toEqual(["#Microsoft.Graph.Message", message.id, "Encrypted hello"]);
   });
 });
 

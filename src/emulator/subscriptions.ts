@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 
 import { emptyReply, GraphError, jsonReply, type Reply } from "./http";
+import { parseEncryptionCertificate } from "./richNotifications";
 import type { Entity } from "./tenant";
 
 /**
@@ -312,6 +313,11 @@ export class SubscriptionStore {
       }
       if (typeof body.encryptionCertificateId !== "string" || body.encryptionCertificateId.trim() === "") {
         throw invalidRequest("encryptionCertificateId is required when includeResourceData is true.");
+      }
+      try {
+        parseEncryptionCertificate(body.encryptionCertificate);
+      } catch (error) {
+        throw invalidRequest(error instanceof Error ? error.message : String(error));
       }
     }
     const maxLifetimeMinutes = this.maxMinutes(family, includeResourceData);
