@@ -68,11 +68,17 @@ interface Pending {
   subscriptionId: string;
   url: string;
   item: Entity;
+  /** Emulator clock when the change happened. */
+  queuedAt: number;
 }
+
+/** "Graph retries … for up to 4 hours; after that, the notification is dropped" (reference §5.3). */
+const REDELIVERY_WINDOW_MS = 4 * 3600_000;
 
 export interface DeliveryOptions {
   /** Budget for a delivery POST; Graph's client timeout is 3 s (reference §5.3). */
   deliveryTimeoutMs: number;
+  now: () => number;
   resolve: TenantResolver;
   rich?: RichNotifications;
 }
@@ -159,7 +165,12 @@ export class NotificationHub {
     for (const sub of this.store.list()) {
       if (!sub.changeType.split(",").includes(changeType)) continue;
       if (!matches(sub, change, this.options.resolve)) continue;
-      this.pending.push({ subscriptionId: sub.id, url: sub.notificationUrl, item: notificationItem(sub, change, changeType, this.options.rich) });
+      this.pending.push({
+        subscriptionId: sub.id,
+        url: sub.notificationUrl,
+        item: notificationItem(sub, change, changeType, this.options.rich),
+        queuedAt: this.options.now(),
+      });
     }
   }
 
@@ -188,7 +199,8 @@ export class NotificationHub {
   private async deliverPending(): Promise<DeliveryLogEntry[]> {
     // Expired or deleted subscriptions deliver nothing, even what was queued before they ended.
     const live = new Map(this.store.list().map((s) => [s.id, s]));
-    const batch = this.pending.filter((p) => live.has(p.subscriptionId));
+    const now = this.options.now();
+    const batch = this.pending.filter((p) => live.has(p.subscriptionId) && now - p.queuedAt <= REDELIVERY_WINDOW_MS);
     this.pending = [];
     const byUrl = new Map<string, Pending[]>();
     for (const p of batch) byUrl.set(p.url, [...(byUrl.get(p.url) ?? []), p]);
@@ -276,7 +288,7 @@ export class ChangeNotifications {
       validationTimeoutMs: options.validationTimeoutMs ?? 10_000,
       onRemoved: (id) => this.hub.forget(id),
     });
-    this.hub = new NotificationHub(this.store, { deliveryTimeoutMs: options.deliveryTimeoutMs ?? 3_000, resolve, rich: rich ?? graphRichNotifications(now) });
+    this.hub = new NotificationHub(this.store, { deliveryTimeoutMs: options.deliveryTimeoutMs ?? 3_000, now, resolve, rich: rich ?? graphRichNotifications(now) });
     const every = options.autoDeliverMs ?? false;
     if (every !== false) {
       this.timer = setInterval(() => {

@@ -282,6 +282,20 @@ describe("delivery", () => {
     expect(em.deliveries).toHaveLength(3);
   });
 
+  it("gives up on a notification the receiver has refused for more than 4 hours, as Graph does", async () => {
+    await subscribe({ expirationDateTime: inMinutes(600) });
+    hook.respond((_req, res) => {
+      res.writeHead(500);
+      res.end();
+    });
+    await graph("PATCH", `/users/${userIdFor(8)}`, { city: "Quito" });
+    expect((await em.flushNotifications()).map((e) => e.status)).toEqual([500]);
+    virtualMs += 3 * 60 * MINUTE;
+    expect((await em.flushNotifications()).map((e) => e.status)).toEqual([500]);
+    virtualMs += 61 * MINUTE;
+    expect(await em.flushNotifications()).toEqual([]);
+  });
+
   it("announces a new user as updated and a drive upload as updated on me/drive/root", async () => {
     const users = (await subscribe()).json;
     const drive = (await subscribe({ resource: "me/drive/root", changeType: "updated", notificationUrl: other.url })).json;
