@@ -405,3 +405,62 @@ describe("lifecycle events", () => {
     await expect(em.sendLifecycleEvent(String(json.id), "missed")).rejects.toThrow(/no lifecycleNotificationUrl/);
   });
 });
+
+describe("the calling app", () => {
+  it("takes applicationId from an app-only token, lists only that app's subscriptions, and refuses me/ resources", async () => {
+    const other = "3f1d9b2e-6c4a-4e8b-9a7d-1b2c3d4e5f60";
+    const withIdentity = await startEmulator({
+      identity: { apps: [{ clientId: DEMO_CLIENT_ID, clientSecret: "demo-secret" }, { clientId: other, clientSecret: "other-secret" }] },
+    });
+    try {
+      const identity = withIdentity.identity;
+      if (!identity) throw new Error("no identity host");
+      const tokenFor = async (clientId: string, secret: string): Promise<string> => {
+        const res = await fetch(identity.tokenEndpoint(), {
+          method: "POST",
+          headers: { "Content-Type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams({ grant_type: "client_credentials", client_id: clientId, client_secret: secret, scope: `${withIdentity.graphResource}/.default` }),
+        });
+        return ((await res.json()) as { access_token: string }).access_token;
+      };
+      const call = async (token: string, method: string, path: string, body?: unknown) => {
+        const res = await fetch(`${withIdentity.origin}/v1.0${path}`, {
+          method,
+          headers: { Authorization: `Bearer ${token}`, ...(body ? { "Content-Type": "application/json" } : {}) },
+          body: body ? JSON.stringify(body) : undefined,
+        });
+        return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+      };
+      const mine = await tokenFor(other, "other-secret");
+      const demo = await tokenFor(DEMO_CLIENT_ID, "demo-secret");
+      const body = { changeType: "updated", notificationUrl: hook.url, resource: "users", expirationDateTime: inMinutes(60), clientState: "s" };
+      const created = await call(mine, "POST", "/subscriptions", body);
+      expect(created.status).toBe(201);
+      expect([created.json.applicationId, created.json.creatorId]).toEqual([other, other]);
+      expect(((await call(mine, "GET", "/subscriptions")).json.value as unknown[]).length).toBe(1);
+      expect((await call(demo, "GET", "/subscriptions")).json.value).toEqual([]);
+      expect((await call(demo, "GET", `/subscriptions/${String(created.json.id)}`)).status).toBe(404);
+      const me = await call(mine, "POST", "/subscriptions", { ...body, resource: "me/messages", changeType: "created" });
+      expect(me.status).toBe(400);
+    } finally {
+      await withIdentity.close();
+    }
+  });
+
+  it("answers 501 for a subscription created inside $batch, without calling the endpoint", async () => {
+    hook.requests.length = 0;
+    const res = await graph("POST", "/$batch", {
+      requests: [
+        {
+          id: "1",
+          method: "POST",
+          url: "/subscriptions",
+          headers: { "Content-Type": "application/json" },
+          body: { changeType: "updated", notificationUrl: hook.url, resource: "users", expirationDateTime: inMinutes(60) },
+        },
+      ],
+    });
+    expect((res.json.responses as { status: number }[])[0].status).toBe(501);
+    expect(hook.requests).toHaveLength(0);
+  });
+});
