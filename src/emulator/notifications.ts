@@ -143,8 +143,9 @@ function notificationItem(sub: EmulatedSubscription, change: ResourceChange, cha
       return item;
     }
     case "driveItem":
-      // OneDrive notifications say only that something under the subscribed root changed; the receiver asks delta
-      // what (DC concepts/webhook-receiver… OneDrive "scan the hierarchy with delta"). No resourceData is sent.
+      // OneDrive notifications say only that something under the subscribed root changed ("For OneDrive, this will
+      // always be updated"; no resource data: OneDrive docs, resources/webhooknotification.md); the receiver asks
+      // delta what changed.
       return { ...head, resource: sub.resource, tenantId: TENANT_ID };
   }
 }

@@ -174,6 +174,15 @@ describe("POST /subscriptions", () => {
 });
 
 describe("GET, PATCH, DELETE, reauthorize", () => {
+  it("moves an expiry under 45 minutes to 45 minutes, as Graph does", async () => {
+    const before = Date.now() + virtualMs;
+    const { status, json } = await subscribe({ expirationDateTime: inMinutes(5) });
+    expect(status).toBe(201);
+    const minutes = (Date.parse(String(json.expirationDateTime)) - before) / MINUTE;
+    expect(minutes).toBeGreaterThanOrEqual(45);
+    expect(minutes).toBeLessThan(45.5);
+  });
+
   it("lists, renews within the maximum, reauthorizes without extending, and deletes", async () => {
     const { json: created } = await subscribe();
     const id = String(created.id);
@@ -197,9 +206,9 @@ describe("GET, PATCH, DELETE, reauthorize", () => {
   });
 
   it("ends a subscription when its expiry passes on the emulator's clock: gone from GET, nothing delivered", async () => {
-    const { json } = await subscribe({ expirationDateTime: inMinutes(10) });
+    const { json } = await subscribe({ expirationDateTime: inMinutes(60) });
     await graph("PATCH", `/users/${userIdFor(3)}`, { jobTitle: "Before expiry" });
-    virtualMs += 11 * MINUTE;
+    virtualMs += 61 * MINUTE;
     expect((await graph("GET", `/subscriptions/${String(json.id)}`)).status).toBe(404);
     expect((await graph("GET", "/subscriptions")).json.value).toEqual([]);
     await graph("PATCH", `/users/${userIdFor(3)}`, { jobTitle: "After expiry" });

@@ -64,6 +64,7 @@ const MAX_MINUTES: Record<LifetimeFamily, number> = {
   other: 4_230,
 };
 const OUTLOOK_RICH_MAX_MINUTES = 1_440;
+const MIN_LIFETIME_MS = 45 * 60_000;
 
 /** "At most 128 characters" (DC api-reference/v1.0/resources/subscription.md, clientState). */
 const MAX_CLIENT_STATE = 128;
@@ -282,11 +283,14 @@ export class SubscriptionStore {
     if (typeof value !== "string" || Number.isNaN(Date.parse(value))) throw invalidRequest("expirationDateTime is a required property and must be a date-time.");
     const at = Date.parse(value);
     const now = this.options.now();
+    // A past expiry is refused by the emulator; the docs only describe values in the future.
     if (at <= now) throw invalidRequest("Subscription expiration must be in the future.");
     if (at > now + maxMinutes * 60_000) {
       throw invalidRequest(`Subscription expiration can only be ${maxMinutes} minutes in the future.`);
     }
-    return at;
+    // "Any value under 45 minutes after the time of the request is automatically set to 45 minutes after the
+    // request time" (DC api-reference/v1.0/resources/subscription.md, expirationDateTime).
+    return Math.max(at, now + MIN_LIFETIME_MS);
   }
 
   /** POST /subscriptions → 201 after both URLs passed the handshake, else 400. */
