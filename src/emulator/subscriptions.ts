@@ -443,8 +443,13 @@ export function createSubscription(ctx: SubscriptionRouteContext, body: Entity):
   return ctx.store.create(body, ctx.caller).then((sub) => jsonReply(201, { "@odata.context": context(ctx, true), ...subscriptionJson(sub) }, "gateway"));
 }
 
+/**
+ * Delegated callers see the calling app's subscriptions for the signed-in user; app-only callers all of the
+ * app's (DC api-reference/v1.0/api/subscription-list.md, the table of what each permission type returns).
+ */
 export function listSubscriptions(ctx: SubscriptionRouteContext): Reply {
-  const mine = ctx.store.list().filter((s) => s.applicationId === ctx.caller.applicationId);
+  const { applicationId, userId } = ctx.caller;
+  const mine = ctx.store.list().filter((s) => s.applicationId === applicationId && (userId === undefined || s.creatorId === userId));
   return jsonReply(200, { "@odata.context": context(ctx, false), value: mine.map(subscriptionJson) }, "gateway");
 }
 
