@@ -153,6 +153,8 @@ function notificationItem(sub: EmulatedSubscription, change: ResourceChange, cha
 export class NotificationHub {
   private pending: Pending[] = [];
   private flushing: Promise<DeliveryLogEntry[]> = Promise.resolve([]);
+  /** Auto delivery's wait per failing URL (real time: the timer runs in real time). */
+  private backoff = new Map<string, { failures: number; until: number }>();
   readonly deliveries: DeliveryLogEntry[] = [];
 
   constructor(
@@ -187,17 +189,22 @@ export class NotificationHub {
 
   clear(): void {
     this.pending = [];
+    this.backoff.clear();
     this.deliveries.length = 0;
   }
 
-  /** Delivers everything queued now; flushes run one after another, never two at once. */
-  flush(): Promise<DeliveryLogEntry[]> {
-    const next = this.flushing.then(() => this.deliverPending());
+  /**
+   * Delivers everything queued now; flushes run one after another, never two at once. `dueOnly` (auto delivery)
+   * leaves alone a URL that failed recently: it waits 1 s after the first failure, doubling up to 60 s, so a
+   * receiver that is down is not hammered every tick (Graph's own redelivery schedule is not documented).
+   */
+  flush(options: { dueOnly?: boolean } = {}): Promise<DeliveryLogEntry[]> {
+    const next = this.flushing.then(() => this.deliverPending(options.dueOnly === true));
     this.flushing = next.catch(() => []);
     return next;
   }
 
-  private async deliverPending(): Promise<DeliveryLogEntry[]> {
+  private async deliverPending(dueOnly: boolean): Promise<DeliveryLogEntry[]> {
     // Expired or deleted subscriptions deliver nothing, even what was queued before they ended.
     const live = new Map(this.store.list().map((s) => [s.id, s]));
     const now = this.options.now();
@@ -205,15 +212,24 @@ export class NotificationHub {
     this.pending = [];
     const byUrl = new Map<string, Pending[]>();
     for (const p of batch) byUrl.set(p.url, [...(byUrl.get(p.url) ?? []), p]);
+    const waiting = (url: string): boolean => dueOnly && (this.backoff.get(url)?.until ?? 0) > Date.now();
+    for (const [url, items] of byUrl) if (waiting(url)) this.pending.push(...items);
     const entries = await Promise.all(
-      [...byUrl.entries()].map(async ([url, items]) => {
+      [...byUrl.entries()].filter(([url]) => !waiting(url)).map(async ([url, items]) => {
         const body: DeliveryLogEntry["body"] = { value: items.map((p) => p.item) };
         const rich = this.options.rich;
         const richSubs = [...new Set(items.map((p) => p.subscriptionId))].map((id) => live.get(id)).filter((s) => s?.includeResourceData);
         // One validation token per app and tenant in the POST (DC change-notifications-with-resource-data.md).
         if (rich && richSubs.length > 0) body.validationTokens = [...new Map(richSubs.map((s) => [s?.applicationId, s])).values()].map((s) => rich.validationToken(s as EmulatedSubscription));
         const entry = await this.post("notification", url, body);
-        if (!entry.delivered) this.pending.push(...items);
+        if (entry.delivered) {
+          this.backoff.delete(url);
+        } else {
+          // Back in front of anything queued meanwhile, so redelivery keeps the order of the changes.
+          this.pending = [...items, ...this.pending];
+          const failures = (this.backoff.get(url)?.failures ?? 0) + 1;
+          this.backoff.set(url, { failures, until: Date.now() + Math.min(1000 * 2 ** (failures - 1), 60_000) });
+        }
         return entry;
       }),
     );
@@ -293,7 +309,7 @@ export class ChangeNotifications {
     const every = options.autoDeliverMs ?? false;
     if (every !== false) {
       this.timer = setInterval(() => {
-        if (this.hub.queued > 0) void this.hub.flush();
+        if (this.hub.queued > 0) void this.hub.flush({ dueOnly: true });
       }, every);
       this.timer.unref();
     }

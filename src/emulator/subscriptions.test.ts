@@ -352,6 +352,23 @@ describe("delivery", () => {
       });
       for (let i = 0; i < 100 && auto.deliveries.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
       expect(auto.deliveries.map((d) => [d.url, d.notifications, d.delivered])).toEqual([[other.url, 1, true]]);
+
+      // A failing receiver is not hammered every tick: auto delivery waits (1 s after a first failure) ...
+      other.respond((_req, res) => {
+        res.writeHead(503);
+        res.end();
+      });
+      await fetch(`${auto.origin}/v1.0/users/${userIdFor(2)}`, {
+        method: "PATCH",
+        headers: { Authorization: `Bearer ${DEMO_TOKEN}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ city: "Cusco" }),
+      });
+      for (let i = 0; i < 100 && auto.deliveries.length === 1; i++) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(auto.deliveries.map((d) => d.status)).toEqual([202, 503]);
+      // ... while an explicit flush still redelivers at once.
+      other.respond(null);
+      expect((await auto.flushNotifications()).map((d) => [d.status, d.notifications])).toEqual([[202, 1]]);
     } finally {
       await auto.close();
     }
