@@ -333,7 +333,8 @@ export class SubscriptionStore {
       const result = await validateEndpoint(url, this.options.validationTimeoutMs);
       this.validations.push(result);
       if (!result.ok) {
-        // Captured Graph text for a failed handshake [3p]; the docs give only the 400.
+        // Graph's text for a failed handshake as users quote it [3p] (learn.microsoft.com/answers/questions/416427);
+        // the docs give only the 400. The timeout text and the detail in parentheses are the emulator's own.
         throw new GraphError(
           400,
           "ValidationError",
