@@ -251,14 +251,22 @@ export async function readDeltaRound(
   }
 }
 
-function addItem(data: DeltaChangesData, item: unknown): void {
-  const record = item && typeof item === "object" ? (item as Record<string, unknown>) : undefined;
-  const removed = record?.["@removed"] as { reason?: unknown } | undefined;
+/** The deletion a delta item reports, or undefined for a created or updated item. */
+export function deletionOf(item: unknown): DeltaDeletion | undefined {
+  if (!item || typeof item !== "object") return undefined;
+  const record = item as Record<string, unknown>;
+  const removed = record["@removed"];
   // driveItem delta marks deletions with a `deleted` facet instead of @removed (DC driveitem-delta.md).
-  const driveDeleted = record?.deleted as { state?: unknown } | undefined;
-  if (record && (removed || (driveDeleted && typeof driveDeleted === "object"))) {
-    const reason = removed ? removed.reason : (driveDeleted?.state ?? "deleted");
-    data.deletions.push({ id: String(record.id ?? ""), reason: typeof reason === "string" ? reason : "deleted", item: record });
+  const deleted = record.deleted;
+  if (!(removed && typeof removed === "object") && !(deleted && typeof deleted === "object")) return undefined;
+  const reason = removed && typeof removed === "object" ? (removed as { reason?: unknown }).reason : (deleted as { state?: unknown }).state;
+  return { id: String(record.id ?? ""), reason: typeof reason === "string" && reason ? reason : "deleted", item: record };
+}
+
+function addItem(data: DeltaChangesData, item: unknown): void {
+  const deletion = deletionOf(item);
+  if (deletion) {
+    data.deletions.push(deletion);
     data.counts.deletions++;
   } else {
     data.changes.push(item);
