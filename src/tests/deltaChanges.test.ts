@@ -266,3 +266,68 @@ describe("Delta Changes: later runs", () => {
     expect(env.logLines.some((l) => /^warn: Resource, Query Parameter or API Version changed since the last run/.test(l))).toBe(true);
   });
 });
+
+describe("Delta Changes on a mail folder", () => {
+  const inbox = "/me/mailFolders('Inbox')/messages/delta";
+  const params = {
+    resource: inbox,
+    queryParams: [{ key: "$select", value: "subject,isRead" }],
+    // Outlook pages delta by Prefer: odata.maxpagesize (DC message-delta.md); the header is resent on every page.
+    headers: [{ key: "Prefer", value: "odata.maxpagesize=2" }],
+    maxPagesPerExecution: "1",
+  };
+  const mailRequests = () => env.graphRequests().filter((e) => e.url.includes("/messages/delta"));
+
+  /** Runs the trigger the way the platform pages one run: again with each returned cursor until there is none. */
+  async function drain(instance: Record<string, unknown>) {
+    const runs: PollResult[] = [];
+    let cursor: DeltaCursor | undefined;
+    do {
+      const run = await poll(instance, params, cursor ? { paginationState: cursor } : {});
+      runs.push(run);
+      cursor = run.payload.paginationState;
+      // Never an early deltaLink: until the round's last page, polling state holds only the nextLink.
+      expect(pollingState(instance)?.deltaLink === undefined).toBe(cursor !== undefined);
+    } while (cursor);
+    return {
+      runs,
+      changes: runs.flatMap((r) => r.payload.body.data.changes) as Array<Record<string, unknown>>,
+      deletions: runs.flatMap((r) => r.payload.body.data.deletions),
+    };
+  }
+
+  it("syncs the folder across executions, then hands over new, changed and deleted mail; other folders stay out", async () => {
+    for (const n of [1, 2, 3]) env.emulator.mailbox.receive({ subject: `Invoice ${n}` });
+    env.emulator.mailbox.receive({ subject: "Archived elsewhere" }, { folder: "archive" });
+    const instance = newInstance();
+
+    const initial = await drain(instance);
+    expect(initial.runs.length).toBeGreaterThan(1);
+    expect(initial.runs.every((r) => r.payload.body.data.counts.pages === 1)).toBe(true);
+    const subjects = initial.changes.map((m) => m.subject);
+    expect(subjects).toEqual(expect.arrayContaining(["Invoice 1", "Invoice 2", "Invoice 3"]));
+    expect(subjects).not.toContain("Archived elsewhere");
+    expect(new Set(initial.changes.map((m) => m.id)).size).toBe(initial.changes.length);
+    const sent = mailRequests();
+    expect(sent[0].url).toBe("/v1.0/me/mailFolders('Inbox')/messages/delta?$select=subject,isRead");
+    expect(sent.every((e) => e.headers.prefer === "odata.maxpagesize=2")).toBe(true);
+    expect(sent).toHaveLength(initial.runs.length);
+
+    const invoices = initial.changes.filter((m) => String(m.subject).startsWith("Invoice"));
+    const [read, removed] = invoices;
+    await graphWrite("PATCH", `/me/messages/${read.id}`, { isRead: true });
+    await graphWrite("DELETE", `/me/messages/${removed.id}`);
+    env.emulator.mailbox.receive({ subject: "Invoice 4" });
+    env.emulator.mailbox.receive({ subject: "Archived too" }, { folder: "archive" });
+
+    const later = await drain(instance);
+    expect(later.changes).toHaveLength(2);
+    expect(later.changes).toEqual(
+      expect.arrayContaining([expect.objectContaining({ id: read.id, isRead: true }), expect.objectContaining({ subject: "Invoice 4" })]),
+    );
+    expect(later.deletions).toEqual([{ id: removed.id, reason: "deleted", item: expect.objectContaining({ "@removed": { reason: "deleted" } }) }]);
+
+    const quiet = await poll(instance, params);
+    expect(quiet.resultType).toBe("polled_no_changes");
+  });
+});
