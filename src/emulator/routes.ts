@@ -1,6 +1,21 @@
 import type { IncomingHttpHeaders } from "node:http";
 
+import type { Message } from "@microsoft/microsoft-graph-types";
+
 import { deltaQuery, type DeltaContext, type DeltaTokens } from "./delta";
+import { DEMO_CLIENT_ID } from "./identity";
+import type { EmulatedMailbox } from "./mailbox";
+import type { NotificationHub } from "./notifications";
+import {
+  createSubscription,
+  deleteSubscription,
+  getSubscription,
+  listSubscriptions,
+  patchSubscription,
+  reauthorizeSubscription,
+  type SubscriptionRouteContext,
+  type SubscriptionStore,
+} from "./subscriptions";
 import { emptyReply, errorReply, GraphError, innerErrorDate, jsonReply, textReply, type Reply, type RequestIds, type Workload } from "./http";
 import {
   both,
@@ -56,6 +71,12 @@ export interface GraphRequest {
   ids: RequestIds;
   /** Object id of the signed-in user /me resolves to (a delegated token's user); default ME_ID (Megan Bowen). */
   me?: string;
+  /** The calling app's client id (identity tokens carry it; static demo tokens stand for DEMO_CLIENT_ID). */
+  appId?: string;
+  /** An app-only (client credentials) token: there is no /me. */
+  appOnly?: boolean;
+  /** An item of POST /$batch, which the emulator runs synchronously. */
+  batched?: boolean;
 }
 
 export interface TenantState {
@@ -67,14 +88,21 @@ export interface TenantState {
   /** Items per delta page. */
   deltaPageSize: number;
   downloadUrl(file: DriveFile): string;
+  subscriptions: SubscriptionStore;
+  mailbox: EmulatedMailbox;
+  /** Where changes to users, messages and drive items go to become change notifications. */
+  notifications: NotificationHub;
 }
+
+/** Most handlers answer at once; creating a subscription waits for the validation handshake. */
+type Answer = Reply | Promise<Reply>;
 
 interface Match {
   workload: Workload;
-  handle(): Reply;
+  handle(): Answer;
 }
 
-type Handlers = Partial<Record<"GET" | "POST" | "PUT" | "PATCH" | "DELETE", () => Reply>>;
+type Handlers = Partial<Record<"GET" | "POST" | "PUT" | "PATCH" | "DELETE", () => Answer>>;
 
 const USER_SCHEMA: EntitySchema = {
   name: "user",
@@ -132,13 +160,9 @@ const CHANNEL_SCHEMA: EntitySchema = {
 };
 
 /** Routes one authenticated request under /v1.0 or /beta; Graph errors become the error envelope. */
-export function routeGraph(req: GraphRequest, state: TenantState): Reply {
+export function routeGraph(req: GraphRequest, state: TenantState): Answer {
   let workload: Workload = "gateway";
-  try {
-    const match = matchRoute(req, state);
-    workload = match.workload;
-    return match.handle();
-  } catch (error) {
+  const fail = (error: unknown): Reply => {
     if (!(error instanceof GraphError)) throw error;
     const innerError = error.inner && {
       ...error.inner,
@@ -151,6 +175,14 @@ export function routeGraph(req: GraphRequest, state: TenantState): Reply {
       innerError,
       resourceUnits: workload === "directory" ? 1 : undefined,
     });
+  };
+  try {
+    const match = matchRoute(req, state);
+    workload = match.workload;
+    const answer = match.handle();
+    return answer instanceof Promise ? answer.catch(fail) : answer;
+  } catch (error) {
+    return fail(error);
   }
 }
 
@@ -184,7 +216,7 @@ function matchRoute(req: GraphRequest, state: TenantState): Match {
       });
     }
     if (second === "joinedteams" && segments.length === 2) return on(req, "teams", { GET: () => joinedTeams(req, state) });
-    if (second === "sendmail" && segments.length === 2) return on(req, "outlook", { POST: () => sendMail(req) });
+    if (second === "sendmail" && segments.length === 2) return on(req, "outlook", { POST: () => sendMail(req, state) });
     if (second === "drive") {
       if (segments.length === 2) return on(req, "drive", { GET: () => getDrive(req, state) });
       if (third === "root" && segments.length === 3) return on(req, "drive", { GET: () => rootItem(req, state) });
@@ -208,6 +240,8 @@ function matchRoute(req: GraphRequest, state: TenantState): Match {
       }
       throw segmentNotFound(third === "root" && segments.length > 3 ? segments[3] : segments[2]);
     }
+    const mail = mailRoute(req, state, req.me ?? ME_ID, segments.slice(1));
+    if (mail) return mail;
     throw segmentNotFound(segments[1]);
   }
 
@@ -225,6 +259,10 @@ function matchRoute(req: GraphRequest, state: TenantState): Match {
         PATCH: () => patchUser(req, state, key),
         DELETE: () => deleteUser(state, key),
       });
+    }
+    if (third === "mailfolders" || third === "messages" || /^mailfolders\(/.test(third)) {
+      const mail = mailRoute(req, state, String(findUser(state, segments[1]).user.id), segments.slice(2));
+      if (mail) return mail;
     }
     throw segmentNotFound(segments[2]);
   }
@@ -248,7 +286,41 @@ function matchRoute(req: GraphRequest, state: TenantState): Match {
     throw segmentNotFound(segments[2]);
   }
 
+  if (first === "subscriptions") return subscriptionRoutes(req, state, segments);
+
   throw segmentNotFound(segments[0]);
+}
+
+/** Outlook mail below a user (/me/… or /users/{id}/…): mailFolders, messages, their delta; logic in mailbox.ts. */
+function mailRoute(req: GraphRequest, state: TenantState, userId: string, rest: string[]): Match | undefined {
+  const handlers = state.mailbox.routes(
+    { origin: state.origin, version: req.version, path: req.path, rawQuery: req.rawQuery, prefer: header(req, "prefer"), readJson: () => readJson(req) },
+    userId,
+    rest,
+  );
+  return handlers && on(req, "outlook", handlers);
+}
+
+/** /subscriptions (DC api-reference/v1.0/resources/subscription.md); logic in subscriptions.ts. */
+function subscriptionRoutes(req: GraphRequest, state: TenantState, segments: string[]): Match {
+  const ctx: SubscriptionRouteContext = {
+    origin: state.origin,
+    version: req.version,
+    store: state.subscriptions,
+    caller: { applicationId: req.appId ?? DEMO_CLIENT_ID, userId: req.appOnly ? undefined : (req.me ?? ME_ID), me: req.appOnly ? undefined : (req.me ?? ME_ID) },
+    batched: req.batched === true,
+  };
+  if (segments.length === 1) return on(req, "gateway", { GET: () => listSubscriptions(ctx), POST: () => createSubscription(ctx, readJson(req)) });
+  const id = segments[1];
+  if (segments.length === 2) {
+    return on(req, "gateway", {
+      GET: () => getSubscription(ctx, id),
+      PATCH: () => patchSubscription(ctx, id, readJson(req)),
+      DELETE: () => deleteSubscription(ctx, id),
+    });
+  }
+  if (segments.length === 3 && segments[2].toLowerCase() === "reauthorize") return on(req, "gateway", { POST: () => reauthorizeSubscription(ctx, id) });
+  throw segmentNotFound(segments[2]);
 }
 
 function isDelta(segment: string | undefined): boolean {
@@ -469,6 +541,7 @@ function createUser(req: GraphRequest, state: TenantState): Reply {
   }
   checkUserValues(body, state);
   const user = state.users.create(body);
+  state.notifications.publish({ kind: "user", changeType: "created", userId: String(user.id) });
   const properties = ["id", ...userDefaults(req).filter((p) => p !== "id")];
   const payload = { "@odata.context": contextUrl(state.origin, req.version, "users", undefined, true), ...project(user, properties) };
   // Graph's Location for a new user is the directory-object URL (seen in Graph Explorer, docs issue microsoft-graph-docs#7589).
@@ -485,12 +558,14 @@ function patchUser(req: GraphRequest, state: TenantState, key: string): Reply {
   }
   checkUserValues(body, state, String(user.id));
   state.users.update(position, body);
+  state.notifications.publish({ kind: "user", changeType: "updated", userId: String(user.id) });
   return emptyReply(204, "directory", { resourceUnits: 1 });
 }
 
 function deleteUser(state: TenantState, key: string): Reply {
-  const { position } = findUser(state, key);
+  const { position, user } = findUser(state, key);
   state.users.remove(position);
+  state.notifications.publish({ kind: "user", changeType: "deleted", userId: String(user.id) });
   return emptyReply(204, "directory", { resourceUnits: 1 });
 }
 
@@ -552,10 +627,15 @@ function joinedTeams(req: GraphRequest, state: TenantState): Reply {
 }
 
 /** POST /me/sendMail: 202 Accepted, empty body, `Cache-Control: private`, `Content-Length: 0` (captured response). */
-function sendMail(req: GraphRequest): Reply {
+function sendMail(req: GraphRequest, state: TenantState): Reply {
   const type = header(req, "content-type") ?? "";
   // text/plain carries a base64 MIME message (DC user-sendmail.md, example 4).
-  if (!/^text\/plain/i.test(type)) readJson(req);
+  if (/^text\/plain/i.test(type)) return emptyReply(202, "outlook");
+  const body = readJson(req);
+  const message = body.message;
+  if (typeof message === "object" && message !== null && !Array.isArray(message)) {
+    state.mailbox.send(req.me ?? ME_ID, message as Partial<Message>, body.saveToSentItems !== false);
+  }
   return emptyReply(202, "outlook");
 }
 
@@ -639,6 +719,7 @@ function contentRedirect(state: TenantState, file: DriveFile): Reply {
 /** PUT …/content: 201 Created for a new file, 200 OK when it replaces one (DC driveitem-put-content.md). */
 function upload(req: GraphRequest, state: TenantState, path: string): Reply {
   const { file, created } = state.drive.put(path, req.body);
+  state.notifications.publish({ kind: "driveItem", changeType: created ? "created" : "updated", userId: req.me ?? ME_ID, itemId: file.id });
   const payload = {
     "@odata.context": `${state.origin}/${req.version}/$metadata#drives('${encodeURIComponent(DRIVE_ID)}')/items/$entity`,
     ...driveItemJson(file, state.downloadUrl(file)),
