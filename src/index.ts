@@ -5,6 +5,7 @@ import { rawRequest } from "./actions/rawRequest";
 import { connections } from "./connections";
 import { dataSources } from "./dataSources";
 import { handleGraphError } from "./errorHook";
+import { changeNotifications } from "./triggers/changeNotifications";
 
 export default component({
   key: "ms-graph-api",
@@ -17,6 +18,7 @@ export default component({
   },
   hooks: { error: handleGraphError },
   actions: { rawRequest, fetchAllPages, batchRequests },
+  triggers: { changeNotifications },
   connections,
   dataSources,
 });
