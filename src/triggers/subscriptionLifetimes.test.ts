@@ -1,5 +1,5 @@
 /** Table tests of the lifetime table (DC change-notifications-subscription-lifetime.md, 11/07/2024): pure, no network. */
-import { chooseLifetimeMinutes, subscriptionLifetime, UNKNOWN_RESOURCE_MINUTES } from "./subscriptionLifetimes";
+import { chooseLifetimeMinutes, subscriptionLifetime, supportedChangeTypes, UNKNOWN_RESOURCE_MINUTES } from "./subscriptionLifetimes";
 
 describe("subscriptionLifetime", () => {
   it.each([
@@ -41,5 +41,18 @@ describe("chooseLifetimeMinutes", () => {
     ["something/new", 50_000, false, 50_000],
   ])("%s asking %p (resource data %p) gives %p", (resource, requested, rich, expected) => {
     expect(chooseLifetimeMinutes(resource, requested, rich)).toBe(expected);
+  });
+});
+
+describe("supportedChangeTypes", () => {
+  it.each([
+    ["users", ["updated", "deleted"]],
+    ["groups", ["updated", "deleted"]],
+    ["me/drive/root", ["updated"]],
+    ["sites/s1/lists/l1", ["updated"]],
+    ["me/mailFolders('Inbox')/messages", ["created", "updated", "deleted"]],
+    ["users/u1/events", ["created", "updated", "deleted"]],
+  ])("%s supports %p", (resource, types) => {
+    expect(supportedChangeTypes(resource)).toEqual(types);
   });
 });

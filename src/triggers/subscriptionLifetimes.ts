@@ -82,3 +82,14 @@ export function chooseLifetimeMinutes(resource: string, requested: number | unde
   }
   return requested;
 }
+
+/**
+ * Change types a resource supports (DC resources/subscription.md): drive root and lists only `updated`;
+ * users and groups only `updated` and `deleted` (a new user is reported as `updated`). Others take all three.
+ */
+export function supportedChangeTypes(resource: string): readonly string[] {
+  const path = resource.trim().replace(/^\/+/, "").split("?")[0];
+  if (/(^|\/)(drive|drives\/[^/]+)\/root$|^sites\/[^/]+\/lists\/[^/]+$/i.test(path)) return ["updated"];
+  if (/^(users|groups)$/i.test(path)) return ["updated", "deleted"];
+  return ["created", "updated", "deleted"];
+}

@@ -12,7 +12,7 @@ import { prepareDataBody } from "../client/body";
 import { GraphRequestError, InputError } from "../client/errors";
 import { iteratePages } from "../client/paging";
 import type { ChangeType, EncryptionKeyPair } from "./changeNotificationsInputs";
-import { chooseLifetimeMinutes } from "./subscriptionLifetimes";
+import { chooseLifetimeMinutes, supportedChangeTypes } from "./subscriptionLifetimes";
 
 export interface SubscriptionState {
   subscriptionId: string;
@@ -93,7 +93,7 @@ export function flowWebhookUrl(context: FlowContext): string {
   return url;
 }
 
-export function planSubscription(context: FlowContext, settings: TriggerSettings): SubscriptionPlan {
+export function planSubscription(context: FlowContext & { logger?: ActionLogger }, settings: TriggerSettings): SubscriptionPlan {
   const resource =
     settings.includeResourceData && settings.selectProperties && !/[?&]\$select=/i.test(settings.resource)
       ? `${settings.resource}${settings.resource.includes("?") ? "&" : "?"}$select=${settings.selectProperties}`
@@ -106,9 +106,18 @@ export function planSubscription(context: FlowContext, settings: TriggerSettings
       "is required with Include Resource Data: Graph encrypts each notification's data with this certificate",
     );
   }
+  const supported = supportedChangeTypes(settings.resource);
+  const changeTypes = settings.changeTypes.filter((t) => supported.includes(t));
+  if (changeTypes.length === 0) {
+    throw new InputError("Change Types", `'${settings.resource}' supports only ${supported.join(", ")}; choose one of them`);
+  }
+  const unsupported = settings.changeTypes.filter((t) => !supported.includes(t));
+  if (unsupported.length > 0) {
+    context.logger?.info(`Change Notifications: '${settings.resource}' supports only ${supported.join(", ")}; not asking Graph for ${unsupported.join(", ")}`);
+  }
   return {
     resource,
-    changeType: settings.changeTypes.join(","),
+    changeType: changeTypes.join(","),
     notificationUrl: flowWebhookUrl(context),
     lifetimeMinutes: lifetime,
     includeResourceData: settings.includeResourceData,

@@ -1,0 +1,355 @@
+/**
+ * The Change Notifications trigger, run as the platform runs it: a loopback webhook receiver turns every HTTP
+ * request the Graph emulator sends into a trigger payload for Spectral's harness and writes the trigger's
+ * response back; deploy, undeploy and scheduled runs call the lifecycle handlers and perform the same way.
+ * Assertions are on what crossed the wire: the emulator's request log, its subscriptions, its deliveries.
+ */
+import { request } from "node:http";
+import { connectionFor, useEmulator } from "./support";
+import { FlowHost, startFlowHost } from "../runner/webhookReceiver";
+import { STATE_KEY_PREFIX, SubscriptionState } from "../triggers/subscriptions";
+import { BRANCHES } from "../triggers/changeNotifications";
+import { clock } from "../client/clock";
+
+const env = useEmulator();
+const STATE_KEY = `${STATE_KEY_PREFIX}flow-stable-id`;
+
+let host: FlowHost | undefined;
+afterEach(async () => {
+  await host?.close();
+  host = undefined;
+});
+
+async function flow(params: Record<string, unknown> = {}): Promise<FlowHost> {
+  host = await startFlowHost({
+    triggerKey: "changeNotifications",
+    params: { connection: connectionFor(env.emulator.token), resource: "users", changeTypes: ["created", "updated", "deleted"], ...params },
+    logger: env.logger,
+  });
+  return host;
+}
+
+function stateOf(h: FlowHost): SubscriptionState {
+  return h.crossFlowState[STATE_KEY] as SubscriptionState;
+}
+
+function post(url: string, body: string, contentType = "application/json"): Promise<{ status: number; contentType?: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: "POST", headers: { "Content-Type": contentType } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, contentType: res.headers["content-type"], body: Buffer.concat(chunks).toString("utf8") }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+function graphCalls(method: string, pathPattern: RegExp) {
+  return env.graphRequests().filter((e) => e.method === method && pathPattern.test(e.url.split("?")[0]));
+}
+
+function outputOf(execution: { result?: unknown }) {
+  const result = execution.result as { branch: string; payload: { body: { data: Record<string, unknown> }; rawBody: { data: unknown } } };
+  return { branch: result.branch, data: result.payload.body.data, rawBody: result.payload.rawBody.data };
+}
+
+async function graph(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(`${env.emulator.origin}/v1.0${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${env.emulator.token}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  expect(res.status).toBeLessThan(300);
+  return res.status === 204 ? {} : ((await res.json()) as Record<string, unknown>);
+}
+
+async function someUserIds(count: number): Promise<string[]> {
+  const page = await graph("GET", `/users?$top=${count}&$select=id`);
+  return (page.value as Array<{ id: string }>).map((u) => u.id);
+}
+
+/** A change made in the emulator, as another client of Graph would make it. */
+async function renameUser(id: string, displayName: string): Promise<void> {
+  await graph("PATCH", `/users/${id}`, { displayName });
+}
+
+// The client's clock follows the emulator's virtual clock, so expiry times agree on both sides.
+let offsetMs = 0;
+beforeEach(() => {
+  offsetMs = 0;
+  clock.now = () => Date.now() + offsetMs;
+});
+function advance(ms: number): void {
+  offsetMs += ms;
+  env.advanceTime(ms);
+}
+
+describe("URL validation", () => {
+  it("echoes Graph's validationToken at once, URL-decoded, as text/plain, without calling Graph", async () => {
+    const h = await flow();
+    const answer = await post(`${h.url}?validationToken=${encodeURIComponent("Validation: Testing client application <b>&</b> 100%")}`, "", "text/plain; charset=utf-8");
+    expect(answer).toEqual({ status: 200, contentType: "text/plain", body: "Validation: Testing client application <b>&</b> 100%" });
+    expect(outputOf(h.executions[0]).branch).toBe(BRANCHES.validation);
+    expect(env.graphRequests()).toHaveLength(0);
+  });
+});
+
+describe("the subscription's lifecycle", () => {
+  it("creates one subscription for the flow's URL with a random client state, both URLs validated by Graph", async () => {
+    const h = await flow();
+    await h.deploy();
+    const subs = env.emulator.subscriptions();
+    expect(subs).toHaveLength(1);
+    const [sub] = subs;
+    expect(sub.notificationUrl).toBe(h.url);
+    expect(sub.lifecycleNotificationUrl).toBe(h.url);
+    expect(sub.resource).toBe("users");
+    // Graph supports only updated and deleted for users: created is not asked for.
+    expect(sub.changeType).toBe("updated,deleted");
+    // 32 random bytes in base64url; Graph allows up to 128 characters.
+    expect(sub.clientState).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const state = stateOf(h);
+    expect(state).toMatchObject({ subscriptionId: sub.id, clientState: sub.clientState, resource: "users" });
+    // Graph's handshake reached the trigger for the notification URL and the lifecycle URL, and was answered.
+    const validations = h.executions.filter((e) => e.url.includes("validationToken="));
+    expect(validations.length).toBe(2);
+    expect(validations.every((e) => e.status === 200)).toBe(true);
+    // The default expiry is the longest Graph allows for users: 41,760 minutes.
+    const minutes = (Date.parse(sub.expirationDateTime) - Date.now()) / 60_000;
+    expect(minutes).toBeGreaterThan(41_760 - 5);
+    expect(minutes).toBeLessThanOrEqual(41_760);
+    expect(env.logLines.join("\n")).not.toContain(sub.clientState as string);
+  });
+
+  it("is idempotent: three creates leave one subscription, renewed; a lost state finds it again instead of making a second", async () => {
+    const h = await flow();
+    await h.deploy();
+    const first = stateOf(h);
+    await h.deploy();
+    await h.deploy();
+    expect(env.emulator.subscriptions().map((s) => s.id)).toEqual([first.subscriptionId]);
+    expect(graphCalls("POST", /\/subscriptions$/)).toHaveLength(1);
+    expect(graphCalls("PATCH", new RegExp(`/subscriptions/${first.subscriptionId}$`))).toHaveLength(2);
+    expect(stateOf(h).clientState).toBe(first.clientState);
+
+    // A redeploy that lost crossFlowState: the subscription pointing at this flow is found by its URL.
+    delete h.crossFlowState[STATE_KEY];
+    await h.deploy();
+    expect(env.emulator.subscriptions()).toHaveLength(1);
+    const again = stateOf(h);
+    expect(again.subscriptionId).toBe(env.emulator.subscriptions()[0].id);
+    expect(again.clientState).toBe(env.emulator.subscriptions()[0].clientState);
+  });
+
+  it("replaces the subscription when the inputs changed (another resource), never keeping two", async () => {
+    const h = await flow();
+    await h.deploy();
+    const old = stateOf(h).subscriptionId;
+    const other = await startFlowHost({
+      triggerKey: "changeNotifications",
+      params: { connection: connectionFor(env.emulator.token), resource: "groups", changeTypes: ["updated"] },
+      logger: env.logger,
+    });
+    try {
+      // Same flow URL and state, new inputs: simulate the redeploy by pointing the new host's state at the old one.
+      other.crossFlowState[STATE_KEY] = { ...stateOf(h), notificationUrl: other.url };
+      await other.deploy();
+      const subs = env.emulator.subscriptions();
+      expect(subs.filter((s) => s.notificationUrl === other.url)).toHaveLength(1);
+      expect(subs.find((s) => s.notificationUrl === other.url)?.resource).toBe("groups");
+      expect(graphCalls("DELETE", new RegExp(`/subscriptions/${old}$`))).toHaveLength(1);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("delete removes the subscription and clears the state; a subscription Graph no longer has (404) is a success", async () => {
+    const h = await flow();
+    await h.deploy();
+    const state = stateOf(h);
+    await h.undeploy();
+    expect(env.emulator.subscriptions()).toHaveLength(0);
+    expect(h.crossFlowState[STATE_KEY]).toBeUndefined();
+
+    h.crossFlowState[STATE_KEY] = state;
+    await h.undeploy();
+    const deletes = graphCalls("DELETE", new RegExp(`/subscriptions/${state.subscriptionId}$`));
+    expect(deletes.map((d) => d.status)).toEqual([204, 404]);
+    expect(h.crossFlowState[STATE_KEY]).toBeUndefined();
+  });
+
+  it("refuses an expiration longer than Graph allows for the resource, naming the maximum, before any request", async () => {
+    const h = await flow({ resource: "me/mailFolders('Inbox')/messages", expirationMinutes: "20000" });
+    await expect(h.deploy()).rejects.toThrow(
+      "Expiration (minutes): 20000 minutes is longer than Microsoft Graph allows for Outlook message, event, contact: at most 10080 minutes",
+    );
+    expect(env.graphRequests()).toHaveLength(0);
+  });
+});
+
+describe("notifications", () => {
+  it("hands Graph's notifications to the flow with 202, without the client state", async () => {
+    const h = await flow();
+    await h.deploy();
+    const secret = stateOf(h).clientState;
+    const [id] = await someUserIds(1);
+    await renameUser(id, "Adele Vance (renamed)");
+    await env.emulator.flushNotifications();
+    const execution = await h.waitFor((e) => e.result !== undefined && outputOf(e).branch === BRANCHES.notification);
+    expect(execution.status).toBe(202);
+    const { data, rawBody } = outputOf(execution);
+    const notifications = data.notifications as Array<Record<string, unknown>>;
+    expect(notifications).toHaveLength(1);
+    expect(notifications[0]).toMatchObject({ changeType: "updated", subscriptionId: stateOf(h).subscriptionId });
+    expect(JSON.stringify(notifications[0].resourceData ?? notifications[0].resource)).toContain(id);
+    expect(JSON.stringify(execution.result)).not.toContain(secret);
+    expect(rawBody).toBeNull();
+    expect(env.emulator.deliveries.at(-1)?.status).toBe(202);
+  });
+
+  it("drops forged and foreign items, counted and logged without the secret", async () => {
+    const h = await flow();
+    await h.deploy();
+    const { subscriptionId, clientState } = stateOf(h);
+    const item = { subscriptionId, changeType: "updated", resource: "Users/1", tenantId: "t" };
+    const answer = await post(
+      h.url,
+      JSON.stringify({
+        value: [
+          { ...item, clientState: "guessed" },
+          { ...item, clientState: `${clientState}x` },
+          { ...item, clientState: undefined },
+          { ...item, subscriptionId: "not-ours", clientState },
+        ],
+      }),
+    );
+    expect(answer.status).toBe(202);
+    const { branch, data } = outputOf(h.executions.at(-1)!);
+    expect(branch).toBe(BRANCHES.ignored);
+    expect(data.notifications).toEqual([]);
+    expect(data.dropped).toEqual({ forged: 3, unknownSubscription: 1 });
+    const log = env.logLines.join("\n");
+    expect(log).toContain("dropped 4 of 4 notifications: 3 with a client state that does not match");
+    expect(log).not.toContain(clientState);
+    expect(log).not.toContain("guessed");
+  });
+
+  it("drops a replayed delivery of an earlier subscription, and the earlier secret on the new one", async () => {
+    const h = await flow();
+    await h.deploy();
+    const [id] = await someUserIds(1);
+    await renameUser(id, "Alex Wilber (renamed)");
+    const [delivery] = await env.emulator.flushNotifications();
+    const captured = typeof delivery.body === "string" ? delivery.body : JSON.stringify(delivery.body);
+    const old = stateOf(h);
+    await h.undeploy();
+    await h.deploy();
+    const fresh = stateOf(h);
+    expect(fresh.subscriptionId).not.toBe(old.subscriptionId);
+
+    await post(h.url, captured);
+    expect(outputOf(h.executions.at(-1)!).data.dropped).toEqual({ forged: 0, unknownSubscription: 1 });
+    await post(h.url, captured.split(old.subscriptionId).join(fresh.subscriptionId));
+    const { branch, data } = outputOf(h.executions.at(-1)!);
+    expect(branch).toBe(BRANCHES.ignored);
+    expect(data.dropped).toEqual({ forged: 1, unknownSubscription: 0 });
+  });
+
+  it("reads changed resources through $batch, one call per 20 notifications", async () => {
+    const h = await flow({ fetchChangedResources: true, selectProperties: "id,displayName" });
+    await h.deploy();
+    const ids = await someUserIds(25);
+    for (const [i, id] of ids.entries()) await renameUser(id, `Batch User ${i}`);
+    const before = env.emulator.log.length;
+    await env.emulator.flushNotifications();
+    const executions = h.executions.filter((e) => e.result && outputOf(e).branch === BRANCHES.notification);
+    const delivered = executions.flatMap((e) => outputOf(e).data.notifications as Array<{ content?: { id: string; displayName: string } }>);
+    expect(delivered).toHaveLength(25);
+    expect(delivered.map((n) => n.content?.id).sort()).toEqual([...ids].sort());
+    expect(delivered[0].content).toEqual({ id: expect.any(String), displayName: expect.stringMatching(/^Batch User/) });
+    const batches = env.emulator.log.slice(before).filter((e) => e.method === "POST" && e.url.endsWith("/$batch"));
+    const perExecution = executions.map((e) => Math.ceil((outputOf(e).data.notifications as unknown[]).length / 20));
+    expect(batches.length).toBe(perExecution.reduce((a, b) => a + b, 0));
+    expect(batches.every((b) => (b.batchItems ?? []).length <= 20)).toBe(true);
+    const itemUrls = batches.flatMap((b) => b.batchItems ?? []).map((i) => i.url.replace(/^\//, "").toLowerCase());
+    expect(itemUrls).toContain(`users/${ids[0]}?$select=id,displayname`.toLowerCase());
+    expect(env.emulator.log.slice(before).filter((e) => e.method === "GET" && /\/users\//.test(e.url))).toHaveLength(0);
+  });
+});
+
+describe("lifecycle events", () => {
+  it("reauthorizationRequired renews the subscription (PATCH) and reaches the flow only as a lifecycle outcome", async () => {
+    const h = await flow();
+    await h.deploy();
+    const { subscriptionId } = stateOf(h);
+    const patchesBefore = graphCalls("PATCH", /\/subscriptions\//).length;
+    const delivery = await env.emulator.sendLifecycleEvent(subscriptionId, "reauthorizationRequired");
+    expect(delivery.status).toBe(202);
+    const { branch, data } = outputOf(h.executions.at(-1)!);
+    expect(branch).toBe(BRANCHES.lifecycle);
+    expect(data.notifications).toEqual([]);
+    expect(data.lifecycleEvents).toEqual([{ subscriptionId, lifecycleEvent: "reauthorizationRequired", action: "renewed" }]);
+    expect(graphCalls("PATCH", new RegExp(`/subscriptions/${subscriptionId}$`)).length).toBe(patchesBefore + 1);
+  });
+
+  it("subscriptionRemoved recreates the subscription and sends the flow to resync", async () => {
+    const h = await flow();
+    await h.deploy();
+    const old = stateOf(h);
+    const delivery = await env.emulator.sendLifecycleEvent(old.subscriptionId, "subscriptionRemoved");
+    expect(delivery.status).toBe(202);
+    const { branch, data } = outputOf(h.executions.filter((e) => !e.url.includes("validationToken")).at(-1)!);
+    expect(branch).toBe(BRANCHES.resync);
+    expect(data.lifecycleEvents).toEqual([{ subscriptionId: old.subscriptionId, lifecycleEvent: "subscriptionRemoved", action: "recreated" }]);
+    const subs = env.emulator.subscriptions();
+    expect(subs).toHaveLength(1);
+    expect(subs[0].id).not.toBe(old.subscriptionId);
+    expect(stateOf(h).subscriptionId).toBe(subs[0].id);
+    expect(stateOf(h).clientState).not.toBe(old.clientState);
+  });
+
+  it("missed goes to the resync branch and calls nothing", async () => {
+    const h = await flow();
+    await h.deploy();
+    const { subscriptionId } = stateOf(h);
+    const before = env.graphRequests().length;
+    await env.emulator.sendLifecycleEvent(subscriptionId, "missed");
+    const { branch, data } = outputOf(h.executions.at(-1)!);
+    expect(branch).toBe(BRANCHES.resync);
+    expect(data.lifecycleEvents).toEqual([{ subscriptionId, lifecycleEvent: "missed", action: "resync needed" }]);
+    expect(env.graphRequests().length).toBe(before);
+  });
+});
+
+describe("scheduled renewal", () => {
+  it("extends the subscription on each scheduled run", async () => {
+    const h = await flow({ expirationMinutes: "60" });
+    await h.deploy();
+    const { subscriptionId, expirationDateTime } = stateOf(h);
+    advance(30 * 60_000);
+    const result = (await h.runScheduled()) as { branch: string; payload: { body: { data: { action: string } } } };
+    expect(result.branch).toBe(BRANCHES.renewal);
+    expect(result.payload.body.data.action).toBe("renewed");
+    const [patch] = graphCalls("PATCH", new RegExp(`/subscriptions/${subscriptionId}$`));
+    const asked = Date.parse(JSON.parse(patch.body).expirationDateTime);
+    // 30 minutes later, extended again to the full hour (less a minute for clock skew).
+    expect(asked - Date.parse(expirationDateTime)).toBeGreaterThanOrEqual(30 * 60_000 - 1000);
+    expect(Date.parse(stateOf(h).expirationDateTime)).toBe(asked);
+    expect(Date.parse(env.emulator.subscriptions()[0].expirationDateTime)).toBe(asked);
+  });
+
+  it("recreates the subscription when Graph dropped it (expired)", async () => {
+    const h = await flow({ expirationMinutes: "60" });
+    await h.deploy();
+    const old = stateOf(h);
+    advance(2 * 60 * 60_000);
+    expect(env.emulator.subscriptions()).toHaveLength(0);
+    const result = (await h.runScheduled()) as { branch: string; payload: { body: { data: { action: string } } } };
+    expect(result.branch).toBe(BRANCHES.renewal);
+    expect(result.payload.body.data.action).toBe("recreated");
+    expect(graphCalls("PATCH", new RegExp(`/subscriptions/${old.subscriptionId}$`)).map((e) => e.status)).toEqual([404]);
+    expect(env.emulator.subscriptions()).toHaveLength(1);
+    expect(stateOf(h).subscriptionId).toBe(env.emulator.subscriptions()[0].id);
+  });
+});
