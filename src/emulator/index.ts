@@ -13,6 +13,8 @@
  * /me, delegated scopes deciding directory reads and writes, /me as the token's signed-in user.
  */
 export { CLOUD_RESOURCES, DEMO_TOKEN, READ_ONLY_TOKEN, startEmulator } from "./server";
+export type { DeliveryLogEntry, LifecycleEvent, NotificationOptions, ResourceChange } from "./notifications";
+export type { EmulatedSubscription } from "./subscriptions";
 export type { BatchItemLogEntry, EmulatorOptions, Fault, FaultRule, GraphCloud, GraphEmulator, RequestLogEntry, ThrottleOptions } from "./types";
 export {
   DEMO_CLIENT_ID,

@@ -1,6 +1,18 @@
 import type { IncomingHttpHeaders } from "node:http";
 
 import { deltaQuery, type DeltaContext, type DeltaTokens } from "./delta";
+import { DEMO_CLIENT_ID } from "./identity";
+import type { NotificationHub } from "./notifications";
+import {
+  createSubscription,
+  deleteSubscription,
+  getSubscription,
+  listSubscriptions,
+  patchSubscription,
+  reauthorizeSubscription,
+  type SubscriptionRouteContext,
+  type SubscriptionStore,
+} from "./subscriptions";
 import { emptyReply, errorReply, GraphError, innerErrorDate, jsonReply, textReply, type Reply, type RequestIds, type Workload } from "./http";
 import {
   both,
@@ -56,6 +68,12 @@ export interface GraphRequest {
   ids: RequestIds;
   /** Object id of the signed-in user /me resolves to (a delegated token's user); default ME_ID (Megan Bowen). */
   me?: string;
+  /** The calling app's client id (identity tokens carry it; static demo tokens stand for DEMO_CLIENT_ID). */
+  appId?: string;
+  /** An app-only (client credentials) token: there is no /me. */
+  appOnly?: boolean;
+  /** An item of POST /$batch, which the emulator runs synchronously. */
+  batched?: boolean;
 }
 
 export interface TenantState {
@@ -67,14 +85,20 @@ export interface TenantState {
   /** Items per delta page. */
   deltaPageSize: number;
   downloadUrl(file: DriveFile): string;
+  subscriptions: SubscriptionStore;
+  /** Where changes to users, messages and drive items go to become change notifications. */
+  notifications: NotificationHub;
 }
+
+/** Most handlers answer at once; creating a subscription waits for the validation handshake. */
+type Answer = Reply | Promise<Reply>;
 
 interface Match {
   workload: Workload;
-  handle(): Reply;
+  handle(): Answer;
 }
 
-type Handlers = Partial<Record<"GET" | "POST" | "PUT" | "PATCH" | "DELETE", () => Reply>>;
+type Handlers = Partial<Record<"GET" | "POST" | "PUT" | "PATCH" | "DELETE", () => Answer>>;
 
 const USER_SCHEMA: EntitySchema = {
   name: "user",
@@ -132,13 +156,9 @@ const CHANNEL_SCHEMA: EntitySchema = {
 };
 
 /** Routes one authenticated request under /v1.0 or /beta; Graph errors become the error envelope. */
-export function routeGraph(req: GraphRequest, state: TenantState): Reply {
+export function routeGraph(req: GraphRequest, state: TenantState): Answer {
   let workload: Workload = "gateway";
-  try {
-    const match = matchRoute(req, state);
-    workload = match.workload;
-    return match.handle();
-  } catch (error) {
+  const fail = (error: unknown): Reply => {
     if (!(error instanceof GraphError)) throw error;
     const innerError = error.inner && {
       ...error.inner,
@@ -151,6 +171,14 @@ export function routeGraph(req: GraphRequest, state: TenantState): Reply {
       innerError,
       resourceUnits: workload === "directory" ? 1 : undefined,
     });
+  };
+  try {
+    const match = matchRoute(req, state);
+    workload = match.workload;
+    const answer = match.handle();
+    return answer instanceof Promise ? answer.catch(fail) : answer;
+  } catch (error) {
+    return fail(error);
   }
 }
 
@@ -248,7 +276,31 @@ function matchRoute(req: GraphRequest, state: TenantState): Match {
     throw segmentNotFound(segments[2]);
   }
 
+  if (first === "subscriptions") return subscriptionRoutes(req, state, segments);
+
   throw segmentNotFound(segments[0]);
+}
+
+/** /subscriptions (DC api-reference/v1.0/resources/subscription.md); logic in subscriptions.ts. */
+function subscriptionRoutes(req: GraphRequest, state: TenantState, segments: string[]): Match {
+  const ctx: SubscriptionRouteContext = {
+    origin: state.origin,
+    version: req.version,
+    store: state.subscriptions,
+    caller: { applicationId: req.appId ?? DEMO_CLIENT_ID, userId: req.appOnly ? undefined : (req.me ?? ME_ID), me: req.appOnly ? undefined : (req.me ?? ME_ID) },
+    batched: req.batched === true,
+  };
+  if (segments.length === 1) return on(req, "gateway", { GET: () => listSubscriptions(ctx), POST: () => createSubscription(ctx, readJson(req)) });
+  const id = segments[1];
+  if (segments.length === 2) {
+    return on(req, "gateway", {
+      GET: () => getSubscription(ctx, id),
+      PATCH: () => patchSubscription(ctx, id, readJson(req)),
+      DELETE: () => deleteSubscription(ctx, id),
+    });
+  }
+  if (segments.length === 3 && segments[2].toLowerCase() === "reauthorize") return on(req, "gateway", { POST: () => reauthorizeSubscription(ctx, id) });
+  throw segmentNotFound(segments[2]);
 }
 
 function isDelta(segment: string | undefined): boolean {
@@ -469,6 +521,7 @@ function createUser(req: GraphRequest, state: TenantState): Reply {
   }
   checkUserValues(body, state);
   const user = state.users.create(body);
+  state.notifications.publish({ kind: "user", changeType: "created", userId: String(user.id) });
   const properties = ["id", ...userDefaults(req).filter((p) => p !== "id")];
   const payload = { "@odata.context": contextUrl(state.origin, req.version, "users", undefined, true), ...project(user, properties) };
   // Graph's Location for a new user is the directory-object URL (seen in Graph Explorer, docs issue microsoft-graph-docs#7589).
@@ -485,12 +538,14 @@ function patchUser(req: GraphRequest, state: TenantState, key: string): Reply {
   }
   checkUserValues(body, state, String(user.id));
   state.users.update(position, body);
+  state.notifications.publish({ kind: "user", changeType: "updated", userId: String(user.id) });
   return emptyReply(204, "directory", { resourceUnits: 1 });
 }
 
 function deleteUser(state: TenantState, key: string): Reply {
-  const { position } = findUser(state, key);
+  const { position, user } = findUser(state, key);
   state.users.remove(position);
+  state.notifications.publish({ kind: "user", changeType: "deleted", userId: String(user.id) });
   return emptyReply(204, "directory", { resourceUnits: 1 });
 }
 
@@ -639,6 +694,7 @@ function contentRedirect(state: TenantState, file: DriveFile): Reply {
 /** PUT …/content: 201 Created for a new file, 200 OK when it replaces one (DC driveitem-put-content.md). */
 function upload(req: GraphRequest, state: TenantState, path: string): Reply {
   const { file, created } = state.drive.put(path, req.body);
+  state.notifications.publish({ kind: "driveItem", changeType: created ? "created" : "updated", userId: req.me ?? ME_ID, itemId: file.id });
   const payload = {
     "@odata.context": `${state.origin}/${req.version}/$metadata#drives('${encodeURIComponent(DRIVE_ID)}')/items/$entity`,
     ...driveItemJson(file, state.downloadUrl(file)),

@@ -6,7 +6,8 @@ import { DeltaTokens } from "./delta";
 import { routeDownload } from "./download";
 import { FaultQueue, scriptedReply, statusFaultReply } from "./faults";
 import { closeServer, errorReply, GraphError, listen, type Reply, type RequestIds } from "./http";
-import { startIdentityEmulator, type IdentityEmulator, type IssuedToken } from "./identity";
+import { DEMO_CLIENT_ID, startIdentityEmulator, type IdentityEmulator, type IssuedToken } from "./identity";
+import { ChangeNotifications } from "./notifications";
 import { SkipTokens } from "./odata";
 import { routeGraph, type GraphRequest, type TenantState } from "./routes";
 import { Drive, UserDirectory, type DriveFile } from "./tenant";
@@ -51,6 +52,8 @@ interface Caller {
   directory: DirectoryAccess;
   /** Object id of a delegated token's signed-in user: what /me resolves to. */
   me?: string;
+  /** The calling app: the token's client id, DEMO_CLIENT_ID for static tokens. */
+  appId: string;
 }
 
 /** Why a presented bearer token was refused (it picks the 401 message). */
@@ -145,6 +148,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     "v1." + createHmac("sha256", secret).update(`tempauth:${itemId.toUpperCase()}`).digest("base64url");
 
   let downloadOrigin = "";
+  const changes = new ChangeNotifications(now, options.notifications ?? {}, () => undefined);
   const state: TenantState = {
     origin: "",
     users: new UserDirectory(size),
@@ -153,6 +157,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     deltaTokens: new DeltaTokens(secret),
     deltaPageSize,
     downloadUrl: (file: DriveFile) => `${downloadOrigin}/download/${file.id}?tempauth=${tempauthFor(file.id)}`,
+    subscriptions: changes.store,
+    notifications: changes.hub,
   };
 
   const sleep = (ms: number): Promise<void> =>
@@ -179,13 +185,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization.trim());
     if (!m) return { auth: "invalid", failure: "unknown" };
     const token = m[1];
-    if (tokens.includes(token)) return { auth: "valid", caller: { token, kind: "static", directory: "write" } };
-    if (readOnlyTokens.includes(token)) return { auth: "valid", caller: { token, kind: "static", directory: "read" } };
+    if (tokens.includes(token)) return { auth: "valid", caller: { token, kind: "static", directory: "write", appId: DEMO_CLIENT_ID } };
+    if (readOnlyTokens.includes(token)) return { auth: "valid", caller: { token, kind: "static", directory: "read", appId: DEMO_CLIENT_ID } };
     const issued = identity?.tokens.lookup(token);
     if (!issued) return { auth: "invalid", failure: "unknown" };
     if (issued.expiresAt <= now()) return { auth: "invalid", failure: "expired", tokenKind: issued.kind };
     if (normalizeResource(issued.audience) !== graphResource) return { auth: "invalid", failure: "audience", tokenKind: issued.kind };
-    return { auth: "valid", caller: { token, kind: issued.kind, directory: directoryAccess(issued), me: issued.user?.id } };
+    return { auth: "valid", caller: { token, kind: issued.kind, directory: directoryAccess(issued), me: issued.user?.id, appId: issued.clientId } };
   }
 
   /** Whether the caller lacks the permission for this call (answered 403 Authorization_RequestDenied). */
@@ -198,7 +204,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
   }
 
   /** Routing shared by real requests and batch items once the caller is authenticated. */
-  function routeAuthenticated(call: GraphRequest, caller: Caller): Reply {
+  function routeAuthenticated(call: GraphRequest, caller: Caller): Reply | Promise<Reply> {
     if (caller.kind === "app" && ME_PATH.test(call.path)) {
       // Graph's answer to an app-only (client credentials) token on /me: there is no signed-in user. Captured in
       // microsoftgraph/msgraph-sdk-php issue #1163 (2023-03): `400 Bad Request`
@@ -212,11 +218,15 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
       // What Graph answers a token without the needed permission (e.g. User.Read.All on a directory write).
       return errorReply(call.ids, 403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.", "directory");
     }
-    try {
-      return routeGraph(caller.me === undefined ? call : { ...call, me: caller.me }, state);
-    } catch (error) {
+    const crashed = (error: unknown): Reply => {
       console.error("graph emulator: unhandled error", error);
       return statusFaultReply(call.ids, { kind: "status", status: 500 });
+    };
+    try {
+      const answer = routeGraph({ ...call, ...(caller.me === undefined ? {} : { me: caller.me }), appId: caller.appId, appOnly: caller.kind === "app" }, state);
+      return answer instanceof Promise ? answer.catch(crashed) : answer;
+    } catch (error) {
+      return crashed(error);
     }
   }
 
@@ -231,8 +241,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     // The item is one more request in flight while it runs (its $batch envelope is not counted).
     const wait = throttle.admit(caller.token, throttle.inFlightOf(caller.token) + 1, now());
     if (wait !== undefined) return { reply: throttled(ids, wait), delayMs };
-    const call: GraphRequest = { method: item.method, version, path: item.path, rawQuery: item.rawQuery, headers: item.headers, body: item.body, ids };
-    return { reply: routeAuthenticated(call, caller), delayMs };
+    const call: GraphRequest = { method: item.method, version, path: item.path, rawQuery: item.rawQuery, headers: item.headers, body: item.body, ids, batched: true };
+    const reply = routeAuthenticated(call, caller);
+    // Only subscription creation answers later, and it refuses batched calls before starting anything.
+    return { reply: reply instanceof Promise ? statusFaultReply(ids, { kind: "status", status: 500 }) : reply, delayMs };
   }
 
   /** POST /$batch (DC concepts/json-batching.md): 400 for a malformed envelope, else 200 with per-item answers. */
@@ -332,7 +344,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
         reply =
           wait !== undefined
             ? throttled(ids, wait)
-            : routeAuthenticated({ method, version, path: versioned[2] ?? "", rawQuery, headers: req.headers, body: entry.bodyBytes, ids }, caller);
+            : await routeAuthenticated({ method, version, path: versioned[2] ?? "", rawQuery, headers: req.headers, body: entry.bodyBytes, ids }, caller);
       }
 
       await sleep(latencyMs + extraDelayMs);
@@ -393,6 +405,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     addFault: (rule) => faults.add(rule),
     setThrottle: (throttleOptions) => throttle.configure(throttleOptions),
     expireDeltaTokens: () => state.deltaTokens.expire(),
+    subscriptions: () => changes.store.list(),
+    deliveries: changes.hub.deliveries,
+    flushNotifications: () => changes.hub.flush(),
+    sendLifecycleEvent: (id, event) => changes.sendLifecycleEvent(id, event),
     reset: () => {
       log.length = 0;
       faults.clear();
@@ -401,10 +417,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
       state.drive.reset();
       // The change log starts again, so tokens minted against the old one must not be honoured.
       state.deltaTokens.expire();
+      changes.reset();
       identity?.reset();
     },
     close: async () => {
       closed = true;
+      changes.close();
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       await Promise.all([closeServer(graphServer), closeServer(downloadServer), identity?.close()]);

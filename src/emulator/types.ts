@@ -1,4 +1,6 @@
 import type { IdentityEmulator, IdentityOptions } from "./identity";
+import type { DeliveryLogEntry, LifecycleEvent, NotificationOptions } from "./notifications";
+import type { EmulatedSubscription } from "./subscriptions";
 
 /** The Microsoft cloud a Graph emulator pretends to be (reference §7, DC concepts/deployments.md). */
 export type GraphCloud = "global" | "usgov-l4" | "usgov-l5-dod" | "china";
@@ -34,6 +36,8 @@ export interface EmulatorOptions {
    * this cloud's Graph resource (CLOUD_RESOURCES) as audience, else 401 "Invalid audience".
    */
   cloud?: GraphCloud;
+  /** Change notifications: auto delivery (default off: tests call flushNotifications()) and the POST budgets. */
+  notifications?: NotificationOptions;
 }
 
 /** One sub-request of a JSON batch, as the emulator executed (or refused) it. */
@@ -142,6 +146,18 @@ export interface GraphEmulator {
    * the full sync (DC concepts/delta-query-overview.md, "Synchronization reset"). reset() does the same.
    */
   expireDeltaTokens(): void;
+  /** Live subscriptions (expired ones are gone, as from GET /subscriptions). */
+  subscriptions(): ReadonlyArray<EmulatedSubscription>;
+  /** Every outgoing notification and lifecycle POST, in order; cleared by reset(). */
+  deliveries: DeliveryLogEntry[];
+  /**
+   * Delivers every queued notification now, one POST per notificationUrl (`{"value":[…]}`, several
+   * subscriptions' items in one POST); resolves once each POST was answered or failed. Failed POSTs (non-2xx,
+   * reset, slower than 3 s) stay queued for the next flush or auto delivery.
+   */
+  flushNotifications(): Promise<DeliveryLogEntry[]>;
+  /** POSTs a lifecycle notification to the subscription's lifecycleNotificationUrl; subscriptionRemoved also removes it. */
+  sendLifecycleEvent(subscriptionId: string, event: LifecycleEvent): Promise<DeliveryLogEntry>;
   /**
    * Clears the log, faults and throttling, restores the seeded data and expires delta tokens. The identity
    * emulator, if any, is reset too (its log, codes and refresh tokens; apps and access tokens stay).

@@ -1,0 +1,354 @@
+/**
+ * Subscriptions and change notifications over real HTTP: the validation handshake against both URLs, lifetimes,
+ * CRUD and reauthorize, expiry on the emulator's clock, batched delivery with retries, lifecycle events.
+ * A loopback receiver stands in for the webhook; the assertions are on what crossed the wire.
+ */
+import { DEMO_CLIENT_ID, DEMO_TOKEN, startEmulator, type GraphEmulator } from "./index";
+import { startReceiver, type Receiver } from "./testReceiver";
+import { ME_ID, TENANT_ID, userIdFor } from "./tenant";
+
+let em: GraphEmulator;
+let hook: Receiver;
+let other: Receiver;
+let virtualMs = 0;
+const MINUTE = 60_000;
+
+beforeAll(async () => {
+  em = await startEmulator({ now: () => Date.now() + virtualMs, notifications: { validationTimeoutMs: 300, deliveryTimeoutMs: 300 } });
+  hook = await startReceiver("/hook?flow=42");
+  other = await startReceiver("/other");
+});
+afterAll(async () => {
+  await Promise.all([em.close(), hook.close(), other.close()]);
+});
+beforeEach(() => {
+  virtualMs = 0;
+  em.reset();
+  hook.requests.length = 0;
+  other.requests.length = 0;
+  hook.respond(null);
+  other.respond(null);
+});
+
+async function graph(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`${em.origin}/v1.0${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${DEMO_TOKEN}`, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+function inMinutes(minutes: number): string {
+  return new Date(Date.now() + virtualMs + minutes * MINUTE).toISOString();
+}
+
+function subscribe(overrides: Record<string, unknown> = {}) {
+  return graph("POST", "/subscriptions", {
+    changeType: "updated,deleted",
+    notificationUrl: hook.url,
+    resource: "users",
+    expirationDateTime: inMinutes(60),
+    clientState: "secret-client-state",
+    ...overrides,
+  });
+}
+
+describe("POST /subscriptions", () => {
+  it("validates the notification URL with a URL-encoded token and answers 201 with Graph's subscription shape", async () => {
+    const { status, json } = await subscribe({ lifecycleNotificationUrl: other.url });
+    expect(status).toBe(201);
+    expect(json).toEqual({
+      "@odata.context": `${em.origin}/v1.0/$metadata#subscriptions/$entity`,
+      id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      resource: "users",
+      applicationId: DEMO_CLIENT_ID,
+      changeType: "updated,deleted",
+      clientState: "secret-client-state",
+      notificationUrl: hook.url,
+      notificationQueryOptions: null,
+      lifecycleNotificationUrl: other.url,
+      expirationDateTime: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$/),
+      creatorId: ME_ID,
+      includeResourceData: false,
+      latestSupportedTlsVersion: "v1_2",
+      encryptionCertificate: null,
+      encryptionCertificateId: null,
+      notificationUrlAppId: null,
+      notificationContentType: "application/json",
+    });
+    // One validation POST to each URL; the notification URL's own query string is kept.
+    for (const [receiver, path] of [
+      [hook, "/hook?flow=42&validationToken="],
+      [other, "/other?validationToken="],
+    ] as const) {
+      expect(receiver.requests).toHaveLength(1);
+      const [validation] = receiver.requests;
+      expect(validation.method).toBe("POST");
+      expect(validation.url.startsWith(path)).toBe(true);
+      expect(validation.headers["content-type"]).toBe("text/plain; charset=utf-8");
+      const token = new URL(validation.url, "http://x").searchParams.get("validationToken") ?? "";
+      expect(token).toContain(" ");
+      expect(validation.url).not.toContain(" ");
+    }
+    expect(em.subscriptions().map((s) => s.id)).toEqual([json.id]);
+  });
+
+  it.each([
+    ["echoes the token URL-encoded", (token: string) => ({ status: 200, type: "text/plain", body: encodeURIComponent(token) })],
+    ["answers 500", () => ({ status: 500, type: "text/plain", body: "" })],
+    ["answers JSON", (token: string) => ({ status: 200, type: "application/json", body: token })],
+  ])("is refused with 400 when the endpoint %s", async (_name, answer) => {
+    hook.respond((req, res) => {
+      const token = new URL(req.url, "http://x").searchParams.get("validationToken") ?? "";
+      const { status, type, body } = answer(token);
+      res.writeHead(status, { "Content-Type": type });
+      res.end(body);
+    });
+    const { status, json } = await subscribe();
+    expect(status).toBe(400);
+    expect((json.error as { message: string }).message).toMatch(/^Subscription validation request failed\./);
+    expect(em.subscriptions()).toHaveLength(0);
+  });
+
+  it("is refused when the lifecycle URL fails validation, or the endpoint is slower than the budget", async () => {
+    other.respond((_req, res) => {
+      res.writeHead(404);
+      res.end();
+    });
+    expect((await subscribe({ lifecycleNotificationUrl: other.url })).status).toBe(400);
+    expect(other.requests).toHaveLength(1);
+
+    hook.respond((req, res) => {
+      setTimeout(() => {
+        res.writeHead(200, { "Content-Type": "text/plain" });
+        res.end(new URL(req.url, "http://x").searchParams.get("validationToken") ?? "");
+      }, 600);
+    });
+    const slow = await subscribe();
+    expect(slow.status).toBe(400);
+    expect((slow.json.error as { message: string }).message).toBe("Subscription validation request timed out.");
+    expect(em.subscriptions()).toHaveLength(0);
+  });
+
+  it.each([
+    ["users", 41_760],
+    ["me/mailFolders('Inbox')/messages", 10_080],
+    ["me/drive/root", 42_300],
+    ["teams/0e8f/channels/19:abc/messages", 4_320],
+  ])("refuses a lifetime beyond the maximum for %s (%i minutes), naming it", async (resource, max) => {
+    const changeType = resource === "users" ? "updated" : "updated";
+    expect((await subscribe({ resource, changeType, expirationDateTime: inMinutes(max - 1) })).status).toBe(201);
+    const { status, json } = await subscribe({ resource, changeType, expirationDateTime: inMinutes(max + 1) });
+    expect(status).toBe(400);
+    expect((json.error as { message: string }).message).toContain(`${max} minutes`);
+  });
+
+  it("allows Outlook messages with resource data 1,440 minutes and requires the certificate and its id", async () => {
+    const rich = { resource: "me/messages", changeType: "created", includeResourceData: true, encryptionCertificate: "MIIB", encryptionCertificateId: "cert-1" };
+    expect((await subscribe({ ...rich, expirationDateTime: inMinutes(1_441) })).status).toBe(400);
+    const missing = await subscribe({ ...rich, encryptionCertificateId: undefined, expirationDateTime: inMinutes(60) });
+    expect(missing.status).toBe(400);
+    expect((missing.json.error as { message: string }).message).toContain("encryptionCertificateId");
+    expect((await subscribe({ ...rich, expirationDateTime: inMinutes(1_439) })).status).toBe(201);
+  });
+
+  it("checks change types per resource, clientState length and the expiry, before calling the endpoint", async () => {
+    expect((await subscribe({ changeType: "created" })).status).toBe(400);
+    expect((await subscribe({ resource: "me/drive/root", changeType: "updated,deleted" })).status).toBe(400);
+    expect((await subscribe({ clientState: "x".repeat(129) })).status).toBe(400);
+    expect((await subscribe({ expirationDateTime: inMinutes(-1) })).status).toBe(400);
+    expect((await subscribe({ resource: "nonsense/things" })).status).toBe(400);
+    expect((await subscribe({ clientState: "x".repeat(128) })).status).toBe(201);
+    expect(hook.requests).toHaveLength(1);
+  });
+});
+
+describe("GET, PATCH, DELETE, reauthorize", () => {
+  it("lists, renews within the maximum, reauthorizes without extending, and deletes", async () => {
+    const { json: created } = await subscribe();
+    const id = String(created.id);
+    const list = await graph("GET", "/subscriptions");
+    expect(list.json["@odata.context"]).toBe(`${em.origin}/v1.0/$metadata#subscriptions`);
+    expect((list.json.value as { id: string }[]).map((s) => s.id)).toEqual([id]);
+
+    const renewed = await graph("PATCH", `/subscriptions/${id}`, { expirationDateTime: inMinutes(41_000) });
+    expect(renewed.status).toBe(200);
+    expect(Date.parse(String(renewed.json.expirationDateTime))).toBeGreaterThan(Date.parse(String(created.expirationDateTime)));
+    expect((await graph("PATCH", `/subscriptions/${id}`, { expirationDateTime: inMinutes(50_000) })).status).toBe(400);
+
+    const reauthorized = await graph("POST", `/subscriptions/${id}/reauthorize`);
+    expect(reauthorized.status).toBe(204);
+    expect((await graph("GET", `/subscriptions/${id}`)).json.expirationDateTime).toBe(renewed.json.expirationDateTime);
+
+    expect((await graph("DELETE", `/subscriptions/${id}`)).status).toBe(204);
+    expect((await graph("DELETE", `/subscriptions/${id}`)).status).toBe(404);
+    expect((await graph("GET", `/subscriptions/${id}`)).status).toBe(404);
+    expect(em.subscriptions()).toHaveLength(0);
+  });
+
+  it("ends a subscription when its expiry passes on the emulator's clock: gone from GET, nothing delivered", async () => {
+    const { json } = await subscribe({ expirationDateTime: inMinutes(10) });
+    await graph("PATCH", `/users/${userIdFor(3)}`, { jobTitle: "Before expiry" });
+    virtualMs += 11 * MINUTE;
+    expect((await graph("GET", `/subscriptions/${String(json.id)}`)).status).toBe(404);
+    expect((await graph("GET", "/subscriptions")).json.value).toEqual([]);
+    await graph("PATCH", `/users/${userIdFor(3)}`, { jobTitle: "After expiry" });
+    expect(await em.flushNotifications()).toEqual([]);
+    expect(hook.notifications()).toEqual([]);
+  });
+});
+
+describe("delivery", () => {
+  it("POSTs user changes batched per URL, items shaped as Graph's, several subscriptions in one POST", async () => {
+    const first = (await subscribe()).json;
+    const second = (await subscribe({ resource: `users/${userIdFor(5)}`, changeType: "updated", clientState: "second" })).json;
+    const elsewhere = (await subscribe({ notificationUrl: other.url, changeType: "deleted" })).json;
+    hook.requests.length = 0;
+    other.requests.length = 0;
+
+    await graph("PATCH", `/users/${userIdFor(5)}`, { jobTitle: "Analyst" });
+    await graph("DELETE", `/users/${userIdFor(6)}`);
+    const entries = await em.flushNotifications();
+
+    expect(entries.map((e) => [e.url, e.notifications, e.status])).toEqual(
+      expect.arrayContaining([
+        [hook.url, 3, 202],
+        [other.url, 1, 202],
+      ]),
+    );
+    expect(hook.requests).toHaveLength(1);
+    expect(hook.requests[0].headers["content-type"]).toBe("application/json; charset=utf-8");
+    const [posted] = hook.notifications();
+    expect(posted.value.map((n) => [n.subscriptionId, n.changeType, n.resource])).toEqual([
+      [first.id, "updated", `Users/${userIdFor(5)}`],
+      [second.id, "updated", `Users/${userIdFor(5)}`],
+      [first.id, "deleted", `Users/${userIdFor(6)}`],
+    ]);
+    expect(posted.value[0]).toEqual({
+      id: expect.any(String),
+      subscriptionId: first.id,
+      subscriptionExpirationDateTime: first.expirationDateTime,
+      clientState: "secret-client-state",
+      changeType: "updated",
+      resource: `Users/${userIdFor(5)}`,
+      tenantId: TENANT_ID,
+      resourceData: { "@odata.type": "#Microsoft.Graph.User", "@odata.id": `Users/${userIdFor(5)}`, id: userIdFor(5) },
+    });
+    expect(other.notifications()[0].value.map((n) => [n.subscriptionId, n.changeType])).toEqual([[elsewhere.id, "deleted"]]);
+    // Delivered once: the next flush has nothing to send.
+    expect(await em.flushNotifications()).toEqual([]);
+  });
+
+  it("keeps what the receiver refused or answered too slowly, and delivers it with the next flush", async () => {
+    await subscribe();
+    let answers = 0;
+    hook.respond((_req, res) => {
+      answers++;
+      if (answers === 1) {
+        res.writeHead(503);
+        res.end();
+      } else if (answers === 2) {
+        setTimeout(() => {
+          res.writeHead(202);
+          res.end();
+        }, 600);
+      } else {
+        res.writeHead(202);
+        res.end();
+      }
+    });
+    hook.requests.length = 0;
+    await graph("PATCH", `/users/${userIdFor(7)}`, { city: "Oslo" });
+    const [refused] = await em.flushNotifications();
+    expect([refused.status, refused.delivered, refused.error]).toEqual([503, false, "answered 503"]);
+    const [slow] = await em.flushNotifications();
+    expect([slow.delivered, slow.error]).toEqual([false, "timed out"]);
+    const [delivered] = await em.flushNotifications();
+    expect([delivered.status, delivered.delivered]).toEqual([202, true]);
+    expect(hook.requests).toHaveLength(3);
+    const bodies = hook.requests.map((r) => JSON.parse(r.body) as { value: { id: string }[] });
+    // The same notification each time (same id), as a redelivery.
+    expect(new Set(bodies.map((b) => b.value[0].id)).size).toBe(1);
+    expect(em.deliveries).toHaveLength(3);
+  });
+
+  it("announces a new user as updated and a drive upload as updated on me/drive/root", async () => {
+    const users = (await subscribe()).json;
+    const drive = (await subscribe({ resource: "me/drive/root", changeType: "updated", notificationUrl: other.url })).json;
+    const created = await graph("POST", "/users", {
+      accountEnabled: true,
+      displayName: "Adele Vance",
+      mailNickname: "AdeleV",
+      userPrincipalName: "AdeleV@contoso.onmicrosoft.com",
+      passwordProfile: { password: "xWwvJ]6NMw+bWH-d" },
+    });
+    const res = await fetch(`${em.origin}/v1.0/me/drive/root:/reports/q3.csv:/content`, {
+      method: "PUT",
+      headers: { Authorization: `Bearer ${DEMO_TOKEN}`, "Content-Type": "text/csv" },
+      body: "a,b\n1,2\n",
+    });
+    expect(res.status).toBe(201);
+    await em.flushNotifications();
+    expect(hook.notifications()[0].value.map((n) => [n.subscriptionId, n.changeType, n.resource])).toEqual([[users.id, "updated", `Users/${String(created.json.id)}`]]);
+    expect(other.notifications()[0].value).toEqual([
+      {
+        id: expect.any(String),
+        subscriptionId: drive.id,
+        subscriptionExpirationDateTime: drive.expirationDateTime,
+        clientState: "secret-client-state",
+        changeType: "updated",
+        resource: "me/drive/root",
+        tenantId: TENANT_ID,
+      },
+    ]);
+  });
+
+  it("delivers by itself with autoDeliverMs", async () => {
+    const auto = await startEmulator({ notifications: { autoDeliverMs: 20 } });
+    try {
+      const sub = await fetch(`${auto.origin}/v1.0/subscriptions`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${DEMO_TOKEN}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ changeType: "updated", notificationUrl: other.url, resource: "users", expirationDateTime: inMinutes(30), clientState: "c" }),
+      });
+      expect(sub.status).toBe(201);
+      await fetch(`${auto.origin}/v1.0/users/${userIdFor(1)}`, {
+        method: "PATCH",
+        headers: { Authorization: `Bearer ${DEMO_TOKEN}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ city: "Lima" }),
+      });
+      for (let i = 0; i < 100 && auto.deliveries.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(auto.deliveries.map((d) => [d.url, d.notifications, d.delivered])).toEqual([[other.url, 1, true]]);
+    } finally {
+      await auto.close();
+    }
+  });
+});
+
+describe("lifecycle events", () => {
+  it.each(["reauthorizationRequired", "missed", "subscriptionRemoved"] as const)("POSTs %s to the lifecycle URL", async (event) => {
+    const { json } = await subscribe({ lifecycleNotificationUrl: other.url });
+    other.requests.length = 0;
+    const entry = await em.sendLifecycleEvent(String(json.id), event);
+    expect([entry.kind, entry.url, entry.status]).toEqual(["lifecycle", other.url, 202]);
+    expect(JSON.parse(other.requests[0].body)).toEqual({
+      value: [
+        {
+          subscriptionId: json.id,
+          subscriptionExpirationDateTime: json.expirationDateTime,
+          tenantId: TENANT_ID,
+          clientState: "secret-client-state",
+          lifecycleEvent: event,
+        },
+      ],
+    });
+    expect(em.subscriptions()).toHaveLength(event === "subscriptionRemoved" ? 0 : 1);
+  });
+
+  it("has nowhere to send lifecycle events without a lifecycle URL", async () => {
+    const { json } = await subscribe();
+    await expect(em.sendLifecycleEvent(String(json.id), "missed")).rejects.toThrow(/no lifecycleNotificationUrl/);
+  });
+});
