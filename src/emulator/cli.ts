@@ -22,7 +22,10 @@ async function main(): Promise<void> {
     console.error(`EMULATOR_CLOUD must be one of ${Object.keys(CLOUD_RESOURCES).join(", ")}, got '${cloud}'`);
     process.exit(2);
   }
-  const emulator = await startEmulator({ port, downloadPort, users, deltaPageSize, cloud, identity: { port: loginPort } });
+  const emulator = await startEmulator({ port, downloadPort, users, deltaPageSize, cloud, identity: { port: loginPort },
+    // Change notifications reach subscribed webhooks by themselves, a tenth of a second after the change.
+    notifications: { autoDeliverMs: 100 },
+  });
   const identity = emulator.identity;
   if (!identity) throw new Error("the login emulator did not start");
   const tokenEndpoint = identity.tokenEndpoint();
@@ -47,6 +50,10 @@ async function main(): Promise<void> {
     `     curl -s ${tokenEndpoint} -d grant_type=client_credentials -d client_id=${DEMO_CLIENT_ID} -d client_secret=${DEMO_CLIENT_SECRET} --data-urlencode scope=${emulator.graphResource}/.default`,
   );
   console.log(`     curl -H "Authorization: Bearer ACCESS_TOKEN" '${emulator.origin}/v1.0/users?$top=5'`);
+  console.log("Change notifications (delivered every 100 ms to http(s) webhooks that pass the validation handshake):");
+  console.log(
+    `     curl -H "Authorization: Bearer ${DEMO_TOKEN}" -H "Content-Type: application/json" -d '{"changeType":"updated","resource":"users","notificationUrl":"http://127.0.0.1:8080/hook","expirationDateTime":"${new Date(Date.now() + 3_600_000).toISOString()}","clientState":"secret"}' ${emulator.origin}/v1.0/subscriptions`,
+  );
   console.log(`Use: MS_GRAPH_BASE_URL=${emulator.origin}`);
   console.log("Ctrl-C to stop.");
 
