@@ -15,6 +15,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 
 import { closeServer, listen } from "./http";
 import { ASSERTION_ALGORITHMS, decodeJwt, isAssertionAlgorithm, unsignedJwt, verifyJwtSignature, type JsonObject } from "./jwt";
+import { publishedSigningKeys } from "./richNotifications";
 import { ME_ID, TENANT_DOMAIN, TENANT_ID, VERIFIED_DOMAINS } from "./tenant";
 
 export { makeTestCertificate, type TestCertificate, type TestCertificateOptions } from "./x509";
@@ -1048,6 +1049,7 @@ export async function startIdentityEmulator(options: IdentityOptions = {}): Prom
     const pathname = url.split("?")[0];
     const query = new URLSearchParams(url.includes("?") ? url.slice(url.indexOf("?") + 1) : "");
     const match = /^\/([^/]+)\/oauth2\/v2\.0\/(token|authorize)\/?$/i.exec(pathname);
+    const keys = /^\/([^/]+)\/discovery\/v2\.0\/keys$/i.exec(pathname);
 
     let reply: HttpReply;
     try {
@@ -1060,6 +1062,12 @@ export async function startIdentityEmulator(options: IdentityOptions = {}): Prom
         }
         reply =
           match[2].toLowerCase() === "token" ? tokenEndpoint(segment, req, method, body, entry, now) : authorizeEndpoint(segment, query, entry, ctx);
+      } else if (keys && (method === "GET" || method === "HEAD")) {
+        // The published signing keys (the JWKS behind every tenant's openid-configuration `jwks_uri`); rich
+        // notifications' validation tokens are signed with them.
+        const ref = resolveTenant(keys[1]);
+        const body = publishedSigningKeys(publicOrigin ?? origin, ref.kind === "tenant" ? ref.tenant.id : undefined);
+        reply = { status: 200, headers: { "Content-Type": "application/json; charset=utf-8" }, body: JSON.stringify(body) };
       } else if (pathname === "/error" && method === "GET") {
         const code = (query.get("code") ?? "").replace(/\D/g, "");
         reply = { status: 200, headers: { "Content-Type": "text/html; charset=utf-8" }, body: `<!DOCTYPE html><html><body><h1>AADSTS${code}</h1></body></html>` };

@@ -25,3 +25,14 @@ export {
   TokenRegistry,
 } from "./identity";
 export type { AppRegistration, IdentityEmulator, IdentityLogEntry, IdentityOptions, IdentityTenant, IdentityUser, IssuedToken } from "./identity";
+export {
+  base64DerOf,
+  buildRichNotifications,
+  CHANGE_TRACKING_APP_ID,
+  encryptResourceData,
+  parseEncryptionCertificate,
+  publishedSigningKeys,
+  signValidationToken,
+  validationTokenKeyId,
+} from "./richNotifications";
+export type { EncryptedContent, RichNotificationBatch, RichNotificationBatchOptions, ValidationTokenOptions } from "./richNotifications";
