@@ -4,14 +4,20 @@
  * response back; deploy, undeploy and scheduled runs call the lifecycle handlers and perform the same way.
  * Assertions are on what crossed the wire: the emulator's request log, its subscriptions, its deliveries.
  */
+import { X509Certificate } from "node:crypto";
 import { request } from "node:http";
 import { connectionFor, useEmulator } from "./support";
 import { FlowHost, startFlowHost } from "../runner/webhookReceiver";
 import { STATE_KEY_PREFIX, SubscriptionState } from "../triggers/subscriptions";
 import { BRANCHES } from "../triggers/changeNotifications";
 import { clock } from "../client/clock";
+import { LOGIN_URL_ENV } from "../client/hosts";
+import { buildRichNotifications } from "../emulator/richNotifications";
+import { TENANT_ID } from "../emulator/tenant";
+import { makeTestCertificate, TestCertificate } from "../emulator/x509";
+import { clearChangeTrackingKeyCache } from "../triggers/richNotifications";
 
-const env = useEmulator();
+const env = useEmulator({ identity: true });
 const STATE_KEY = `${STATE_KEY_PREFIX}flow-stable-id`;
 
 let host: FlowHost | undefined;
@@ -247,7 +253,7 @@ describe("notifications", () => {
     const { branch, data } = outputOf(h.executions.at(-1)!);
     expect(branch).toBe(BRANCHES.ignored);
     expect(data.notifications).toEqual([]);
-    expect(data.dropped).toEqual({ forged: 3, unknownSubscription: 1 });
+    expect(data.dropped).toEqual({ forged: 3, unknownSubscription: 1, unverified: 0 });
     const log = env.logLines.join("\n");
     expect(log).toContain("dropped 4 of 4 notifications: 3 with a client state that does not match");
     expect(log).not.toContain(clientState);
@@ -268,11 +274,11 @@ describe("notifications", () => {
     expect(fresh.subscriptionId).not.toBe(old.subscriptionId);
 
     await post(h.url, captured);
-    expect(outputOf(h.executions.at(-1)!).data.dropped).toEqual({ forged: 0, unknownSubscription: 1 });
+    expect(outputOf(h.executions.at(-1)!).data.dropped).toEqual({ forged: 0, unknownSubscription: 1, unverified: 0 });
     await post(h.url, captured.split(old.subscriptionId).join(fresh.subscriptionId));
     const { branch, data } = outputOf(h.executions.at(-1)!);
     expect(branch).toBe(BRANCHES.ignored);
-    expect(data.dropped).toEqual({ forged: 1, unknownSubscription: 0 });
+    expect(data.dropped).toEqual({ forged: 1, unknownSubscription: 0, unverified: 0 });
   });
 
   it("reads changed resources through $batch, one call per 20 notifications", async () => {
@@ -371,5 +377,104 @@ describe("scheduled renewal", () => {
     expect(graphCalls("PATCH", new RegExp(`/subscriptions/${old.subscriptionId}$`)).map((e) => e.status)).toEqual([404]);
     expect(env.emulator.subscriptions()).toHaveLength(1);
     expect(stateOf(h).subscriptionId).toBe(env.emulator.subscriptions()[0].id);
+  });
+});
+
+describe("rich notifications (resource data)", () => {
+  let certificate: TestCertificate;
+  beforeAll(() => {
+    certificate = makeTestCertificate();
+    process.env[LOGIN_URL_ENV] = env.emulator.loginOrigin;
+  });
+  afterAll(() => {
+    delete process.env[LOGIN_URL_ENV];
+  });
+  beforeEach(() => clearChangeTrackingKeyCache());
+
+  const richFlow = () =>
+    flow({
+      resource: "me/mailFolders('Inbox')/messages",
+      changeTypes: ["created"],
+      includeResourceData: true,
+      encryptionCertificate: `${certificate.certificatePem}\n${certificate.privateKeyPem}`,
+      encryptionCertificateId: "bench-certificate",
+      selectProperties: "id,subject",
+    });
+
+  /** What Graph would POST for our subscription: `count` messages encrypted with our certificate, one validation token. */
+  function graphDelivery(h: FlowHost, count: number, audience?: string) {
+    const state = stateOf(h);
+    const { body } = buildRichNotifications({
+      count,
+      audience: audience ?? (state.applicationId as string),
+      tenantId: TENANT_ID,
+      certificate,
+      clientState: state.clientState,
+    });
+    for (const item of body.value as Array<Record<string, unknown>>) item.subscriptionId = state.subscriptionId;
+    return body as { value: Array<Record<string, unknown> & { encryptedContent: { data: string } }>; validationTokens: string[] };
+  }
+
+  it("subscribes with the certificate and $select, at most 1440 minutes for Outlook", async () => {
+    const h = await richFlow();
+    await h.deploy();
+    const [sub] = env.emulator.subscriptions();
+    expect(sub.includeResourceData).toBe(true);
+    expect(sub.encryptionCertificate).toBe(new X509Certificate(certificate.certificatePem).raw.toString("base64"));
+    expect(sub.encryptionCertificateId).toBe("bench-certificate");
+    expect(sub.resource).toBe("me/mailFolders('Inbox')/messages?$select=id,subject");
+    expect((Date.parse(sub.expirationDateTime) - Date.now()) / 60_000).toBeLessThanOrEqual(1440);
+    expect(JSON.stringify(env.emulator.log)).not.toContain("PRIVATE KEY");
+  });
+
+  it("verifies the validation tokens, decrypts each item and hands the resource itself to the flow, with no extra GET", async () => {
+    const h = await richFlow();
+    await h.deploy();
+    const before = env.graphRequests().length;
+    const answer = await post(h.url, JSON.stringify(graphDelivery(h, 3)));
+    expect(answer.status).toBe(202);
+    const { branch, data } = outputOf(h.executions.at(-1)!);
+    expect(branch).toBe(BRANCHES.notification);
+    const notifications = data.notifications as Array<Record<string, unknown>>;
+    expect(notifications.map((n) => (n.content as { subject: string }).subject)).toEqual(["Quarterly report 0", "Quarterly report 1", "Quarterly report 2"]);
+    expect(notifications.every((n) => n.contentSource === "decrypted" && n.encryptedContent === undefined && n.clientState === undefined)).toBe(true);
+    expect(env.graphRequests().length).toBe(before);
+    // The signing keys came from the sign-in host's published key set.
+    expect(env.emulator.identity!.log.some((e) => e.url.includes("/discovery/v2.0/keys"))).toBe(true);
+  });
+
+  it("drops an item whose data was tampered with, and keeps the others", async () => {
+    const h = await richFlow();
+    await h.deploy();
+    const body = graphDelivery(h, 3);
+    const data = Buffer.from(body.value[1].encryptedContent.data, "base64");
+    data[0] ^= 0xff;
+    body.value[1].encryptedContent.data = data.toString("base64");
+    expect((await post(h.url, JSON.stringify(body))).status).toBe(202);
+    const out = outputOf(h.executions.at(-1)!).data;
+    expect((out.notifications as Array<{ content: { subject: string } }>).map((n) => n.content.subject)).toEqual(["Quarterly report 0", "Quarterly report 2"]);
+    expect(out.dropped).toEqual({ forged: 0, unknownSubscription: 0, unverified: 1 });
+    expect(env.logLines.join("\n")).toMatch(/dropped notification .*signature/i);
+  });
+
+  it("drops every item of a POST whose validation token is for another app (wrong audience)", async () => {
+    const h = await richFlow();
+    await h.deploy();
+    const answer = await post(h.url, JSON.stringify(graphDelivery(h, 2, "11111111-2222-3333-4444-555555555555")));
+    expect(answer.status).toBe(202);
+    const { branch, data } = outputOf(h.executions.at(-1)!);
+    expect(branch).toBe(BRANCHES.ignored);
+    expect(data.notifications).toEqual([]);
+    expect(data.dropped).toEqual({ forged: 0, unknownSubscription: 0, unverified: 2 });
+    expect(env.logLines.join("\n")).toMatch(/dropped 2 notifications with resource data: the validation token is for app '11111111-2222-3333-4444-555555555555'/);
+  });
+
+  it("drops encrypted items that come without validation tokens", async () => {
+    const h = await richFlow();
+    await h.deploy();
+    const body = graphDelivery(h, 1) as { value: unknown[]; validationTokens?: string[] };
+    delete body.validationTokens;
+    await post(h.url, JSON.stringify(body));
+    expect(outputOf(h.executions.at(-1)!).data.dropped).toEqual({ forged: 0, unknownSubscription: 0, unverified: 1 });
   });
 });

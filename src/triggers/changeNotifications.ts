@@ -8,6 +8,8 @@ import type { ActionContext, ActionLogger, TriggerPayload } from "@prismatic-io/
 import type { GraphClient } from "../client";
 import { normalizeBatchRequests, runBatch } from "../client/batch";
 import { readGraphErrorBody } from "../client/errors";
+import { readConnection } from "../client/credentials";
+import { decryptEncryptedContent, fetchChangeTrackingKeys, RichNotificationError, verifyValidationTokens } from "./richNotifications";
 import { ClientParams, graphClientFor } from "../actions/clientOptions";
 import { changeNotificationsInputs } from "./changeNotificationsInputs";
 import {
@@ -163,6 +165,65 @@ async function fetchChangedResources(client: GraphClient, items: DeliveredNotifi
   }
 }
 
+/**
+ * Rich notifications (DC change-notifications-with-resource-data.md): the POST's validation tokens must all verify
+ * before any item is trusted; then each item's data signature is checked and its resource decrypted. Items that fail
+ * are dropped and counted; when the signing keys cannot be had, Graph is asked to deliver again later (5xx).
+ */
+async function openRichNotifications(
+  items: ChangeNotification[],
+  collection: NotificationCollection,
+  params: Params,
+  state: SubscriptionState,
+  logger: ActionLogger,
+): Promise<{ opened: DeliveredNotification[]; rejected: number; retryLater: boolean }> {
+  const key = params.encryptionCertificate;
+  if (!key) {
+    logger.warn(`Change Notifications: dropped ${items.length} notifications with encrypted resource data: Encryption Certificate and Private Key (PEM) is empty`);
+    return { opened: [], rejected: items.length, retryLater: false };
+  }
+  const cloud = readConnection(params.connection).cloud;
+  const clientId = (params.connection.fields as Record<string, unknown> | undefined)?.clientId;
+  const audience = [state.applicationId, typeof clientId === "string" ? clientId.trim() : undefined].filter((a): a is string => Boolean(a));
+  const tenantIds = [...new Set(items.map((i) => i.tenantId).filter((t): t is string => typeof t === "string"))];
+  const verify = async (forceRefresh: boolean) =>
+    verifyValidationTokens(collection.validationTokens, {
+      audience,
+      signingKeys: await fetchChangeTrackingKeys({ cloud, forceRefresh }),
+      tenantIds: tenantIds.length > 0 ? tenantIds : undefined,
+    });
+  try {
+    try {
+      await verify(false);
+    } catch (error) {
+      // Microsoft rotates its signing keys: an unknown key id is looked up once more before the POST is refused.
+      if (!(error instanceof RichNotificationError && error.problem === "unknownSigningKey")) throw error;
+      await verify(true);
+    }
+  } catch (error) {
+    if (!(error instanceof RichNotificationError)) throw error;
+    if (error.problem === "signingKeysUnavailable") {
+      logger.warn(`Change Notifications: ${error.message}; asking Graph to deliver ${items.length} notifications again later`);
+      return { opened: [], rejected: 0, retryLater: true };
+    }
+    logger.warn(`Change Notifications: dropped ${items.length} notifications with resource data: ${error.message}`);
+    return { opened: [], rejected: items.length, retryLater: false };
+  }
+  const opened: DeliveredNotification[] = [];
+  let rejected = 0;
+  for (const item of items) {
+    try {
+      const content = decryptEncryptedContent(item.encryptedContent, key.privateKeyPem, { encryptionCertificateId: params.encryptionCertificateId });
+      opened.push({ ...withoutSecrets(item), content, contentSource: "decrypted" });
+    } catch (error) {
+      if (!(error instanceof RichNotificationError)) throw error;
+      rejected++;
+      logger.warn(`Change Notifications: dropped notification ${item.id ?? "(no id)"}: ${error.message}`);
+    }
+  }
+  return { opened, rejected, retryLater: false };
+}
+
 async function renewOrRecreate(manager: SubscriptionManager, context: ActionContext, params: Params, state: SubscriptionState | undefined) {
   const plan = planSubscription(context, settingsOf(params));
   if (state) {
@@ -269,9 +330,24 @@ export const changeNotifications = trigger({
       };
     }
 
-    const { accepted, dropped } = acceptOwnNotifications(collection.value, state, context.logger);
+    const { accepted, dropped: droppedItems } = acceptOwnNotifications(collection.value, state, context.logger);
+    const dropped = { ...droppedItems, unverified: 0 };
     const lifecycle = accepted.filter((n) => n.lifecycleEvent);
-    const notifications = accepted.filter((n) => !n.lifecycleEvent).map(withoutSecrets);
+    const changes = accepted.filter((n) => !n.lifecycleEvent);
+    const encrypted = changes.filter((n) => n.encryptedContent !== undefined);
+    const notifications = changes.filter((n) => n.encryptedContent === undefined).map(withoutSecrets);
+    if (encrypted.length > 0 && state) {
+      const rich = await openRichNotifications(encrypted, collection, params, state, context.logger);
+      if (rich.retryLater) {
+        return {
+          branch: BRANCHES.ignored,
+          payload: flowPayload(payload, { notifications: [], reason: "signing keys unavailable; Graph will deliver again" }),
+          response: { statusCode: 503, contentType: "text/plain", body: "Signing keys unavailable; deliver again later." },
+        };
+      }
+      notifications.push(...rich.opened);
+      dropped.unverified = rich.rejected;
+    }
 
     let current = state;
     let outcomes: LifecycleOutcome[] = [];
@@ -332,7 +408,7 @@ export const changeNotifications = trigger({
             },
           ],
           lifecycleEvents: [],
-          dropped: { forged: 0, unknownSubscription: 0 },
+          dropped: { forged: 0, unknownSubscription: 0, unverified: 0 },
           subscription: {
             id: "7f105c7d-2dc5-4530-97cd-4e7ae6534c07",
             resource: "me/mailFolders('Inbox')/messages",

@@ -23,6 +23,8 @@ export interface SubscriptionState {
   changeType: string;
   notificationUrl: string;
   includeResourceData: boolean;
+  /** The app Graph says made the subscription: the audience of rich notifications' validation tokens. */
+  applicationId?: string;
 }
 
 /** What the subscription should be, from the trigger's inputs and the flow's webhook URL. */
@@ -60,6 +62,7 @@ interface GraphSubscription {
   clientState?: string | null;
   expirationDateTime?: string;
   includeResourceData?: boolean | null;
+  applicationId?: string;
 }
 
 export const STATE_KEY_PREFIX = "msGraphSubscription:";
@@ -159,6 +162,7 @@ function toState(s: GraphSubscription, clientState: string, plan: SubscriptionPl
     changeType: plan.changeType,
     notificationUrl: plan.notificationUrl,
     includeResourceData: plan.includeResourceData,
+    applicationId: s.applicationId,
   };
 }
 
