@@ -32,6 +32,7 @@ export {
   encryptResourceData,
   parseEncryptionCertificate,
   publishedSigningKeys,
+  rotateValidationTokenKey,
   signValidationToken,
   validationTokenKeyId,
 } from "./richNotifications";

@@ -61,21 +61,32 @@ interface Pending {
 export interface DeliveryOptions {
   /** Budget for a delivery POST; Graph's client timeout is 3 s (reference §5.3). */
   deliveryTimeoutMs: number;
-  /** Resolves a mailbox folder reference (id or well-known name) of a user to its id. */
-  folderId(userId: string, reference: string): string | undefined;
+  resolve: TenantResolver;
   rich?: RichNotifications;
 }
 
-function matches(sub: EmulatedSubscription, change: ResourceChange, folderId: DeliveryOptions["folderId"]): boolean {
+/** Lookups into the tenant that matching needs: resources may name a user by userPrincipalName and a folder by name. */
+export interface TenantResolver {
+  /** A user's object id from an id or userPrincipalName. */
+  userId(reference: string): string | undefined;
+  /** A mailbox folder's id from its id or well-known name ("inbox"). */
+  folderId(userId: string, reference: string): string | undefined;
+}
+
+function sameUser(reference: string | undefined, id: string, resolve: TenantResolver): boolean {
+  return reference !== undefined && (resolve.userId(reference) ?? reference).toLowerCase() === id.toLowerCase();
+}
+
+function matches(sub: EmulatedSubscription, change: ResourceChange, resolve: TenantResolver): boolean {
   const target = sub.target;
   switch (change.kind) {
     case "user":
-      return target.kind === "users" && (target.userId === undefined || target.userId.toLowerCase() === change.userId.toLowerCase());
+      return target.kind === "users" && (target.userId === undefined || sameUser(target.userId, change.userId, resolve));
     case "message":
-      if (target.kind !== "messages" || target.userId.toLowerCase() !== change.userId.toLowerCase()) return false;
-      return target.folder === undefined || folderId(target.userId, target.folder) === change.folderId;
+      if (target.kind !== "messages" || !sameUser(target.userId, change.userId, resolve)) return false;
+      return target.folder === undefined || resolve.folderId(target.userId, target.folder) === change.folderId;
     case "driveItem":
-      return target.kind === "driveRoot" && target.userId.toLowerCase() === change.userId.toLowerCase();
+      return target.kind === "driveRoot" && sameUser(target.userId, change.userId, resolve);
   }
 }
 
@@ -135,7 +146,7 @@ export class NotificationHub {
     const changeType = heardAs(change);
     for (const sub of this.store.list()) {
       if (!sub.changeType.split(",").includes(changeType)) continue;
-      if (!matches(sub, change, this.options.folderId)) continue;
+      if (!matches(sub, change, this.options.resolve)) continue;
       this.pending.push({ subscriptionId: sub.id, url: sub.notificationUrl, item: notificationItem(sub, change, changeType, this.options.rich) });
     }
   }
@@ -245,7 +256,7 @@ export class ChangeNotifications {
   constructor(
     now: () => number,
     options: NotificationOptions,
-    folderId: DeliveryOptions["folderId"],
+    resolve: TenantResolver,
     rich?: RichNotifications,
   ) {
     this.store = new SubscriptionStore({
@@ -253,7 +264,7 @@ export class ChangeNotifications {
       validationTimeoutMs: options.validationTimeoutMs ?? 10_000,
       onRemoved: (id) => this.hub.forget(id),
     });
-    this.hub = new NotificationHub(this.store, { deliveryTimeoutMs: options.deliveryTimeoutMs ?? 3_000, folderId, rich });
+    this.hub = new NotificationHub(this.store, { deliveryTimeoutMs: options.deliveryTimeoutMs ?? 3_000, resolve, rich });
     const every = options.autoDeliverMs ?? false;
     if (every !== false) {
       this.timer = setInterval(() => {

@@ -95,18 +95,29 @@ interface SigningKey {
   x5c: string;
 }
 
-let signingKey: SigningKey | undefined;
+// Published keys, newest last; the newest signs. Microsoft publishes several keys at once and rotates them.
+const signingKeys: SigningKey[] = [];
+
+function makeSigningKey(): SigningKey {
+  // Microsoft's token-signing certificates are issued to this name.
+  const certificate = makeTestCertificate({ commonName: "accounts.accesscontrol.windows.net" });
+  const x5c = base64DerOf(certificate.certificatePem);
+  const jwk = new X509Certificate(Buffer.from(x5c, "base64")).publicKey.export({ format: "jwk" });
+  return { certificate, kid: certificate.thumbprintSha1Base64Url, jwk, x5c };
+}
 
 /** The process-wide signing key of the emulated sign-in host (made on first use: RSA key generation is slow). */
 function processSigningKey(): SigningKey {
-  if (!signingKey) {
-    // Microsoft's token-signing certificates are issued to this name.
-    const certificate = makeTestCertificate({ commonName: "accounts.accesscontrol.windows.net" });
-    const x5c = base64DerOf(certificate.certificatePem);
-    const jwk = new X509Certificate(Buffer.from(x5c, "base64")).publicKey.export({ format: "jwk" });
-    signingKey = { certificate, kid: certificate.thumbprintSha1Base64Url, jwk, x5c };
-  }
-  return signingKey;
+  if (signingKeys.length === 0) signingKeys.push(makeSigningKey());
+  return signingKeys[signingKeys.length - 1];
+}
+
+/** Tests: a new key signs from now on; the previous one stays published (as during Microsoft's daily rotation). */
+export function rotateValidationTokenKey(): string {
+  processSigningKey();
+  signingKeys.push(makeSigningKey());
+  if (signingKeys.length > 2) signingKeys.shift();
+  return processSigningKey().kid;
 }
 
 /** The key id the emulated sign-in host signs validation tokens with. */
@@ -131,20 +142,18 @@ export interface PublishedJwk {
  * `{login}/{tenantid}/v2.0`; on a tenant it names the tenant.
  */
 export function publishedSigningKeys(loginOrigin: string, tenantId?: string): { keys: PublishedJwk[] } {
-  const key = processSigningKey();
+  processSigningKey();
   return {
-    keys: [
-      {
-        kty: "RSA",
-        use: "sig",
-        kid: key.kid,
-        x5t: key.kid,
-        n: String(key.jwk.n),
-        e: String(key.jwk.e),
-        x5c: [key.x5c],
-        issuer: `${loginOrigin}/${tenantId ?? "{tenantid}"}/v2.0`,
-      },
-    ],
+    keys: signingKeys.map((key) => ({
+      kty: "RSA",
+      use: "sig",
+      kid: key.kid,
+      x5t: key.kid,
+      n: String(key.jwk.n),
+      e: String(key.jwk.e),
+      x5c: [key.x5c],
+      issuer: `${loginOrigin}/${tenantId ?? "{tenantid}"}/v2.0`,
+    })),
   };
 }
 

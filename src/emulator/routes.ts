@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from "node:http";
 
 import { deltaQuery, type DeltaContext, type DeltaTokens } from "./delta";
 import { DEMO_CLIENT_ID } from "./identity";
+import type { EmulatedMailbox } from "./mailbox";
 import type { NotificationHub } from "./notifications";
 import {
   createSubscription,
@@ -86,6 +87,7 @@ export interface TenantState {
   deltaPageSize: number;
   downloadUrl(file: DriveFile): string;
   subscriptions: SubscriptionStore;
+  mailbox: EmulatedMailbox;
   /** Where changes to users, messages and drive items go to become change notifications. */
   notifications: NotificationHub;
 }
@@ -236,6 +238,8 @@ function matchRoute(req: GraphRequest, state: TenantState): Match {
       }
       throw segmentNotFound(third === "root" && segments.length > 3 ? segments[3] : segments[2]);
     }
+    const mail = mailRoute(req, state, req.me ?? ME_ID, segments.slice(1));
+    if (mail) return mail;
     throw segmentNotFound(segments[1]);
   }
 
@@ -253,6 +257,10 @@ function matchRoute(req: GraphRequest, state: TenantState): Match {
         PATCH: () => patchUser(req, state, key),
         DELETE: () => deleteUser(state, key),
       });
+    }
+    if (third === "mailfolders" || third === "messages" || /^mailfolders\(/.test(third)) {
+      const mail = mailRoute(req, state, String(findUser(state, segments[1]).user.id), segments.slice(2));
+      if (mail) return mail;
     }
     throw segmentNotFound(segments[2]);
   }
@@ -279,6 +287,16 @@ function matchRoute(req: GraphRequest, state: TenantState): Match {
   if (first === "subscriptions") return subscriptionRoutes(req, state, segments);
 
   throw segmentNotFound(segments[0]);
+}
+
+/** Outlook mail below a user (/me/… or /users/{id}/…): mailFolders, messages, their delta; logic in mailbox.ts. */
+function mailRoute(req: GraphRequest, state: TenantState, userId: string, rest: string[]): Match | undefined {
+  const handlers = state.mailbox.routes(
+    { origin: state.origin, version: req.version, path: req.path, rawQuery: req.rawQuery, prefer: header(req, "prefer"), readJson: () => readJson(req) },
+    userId,
+    rest,
+  );
+  return handlers && on(req, "outlook", handlers);
 }
 
 /** /subscriptions (DC api-reference/v1.0/resources/subscription.md); logic in subscriptions.ts. */

@@ -7,6 +7,7 @@ import { routeDownload } from "./download";
 import { FaultQueue, scriptedReply, statusFaultReply } from "./faults";
 import { closeServer, errorReply, GraphError, listen, type Reply, type RequestIds } from "./http";
 import { DEMO_CLIENT_ID, startIdentityEmulator, type IdentityEmulator, type IssuedToken } from "./identity";
+import { EmulatedMailbox } from "./mailbox";
 import { ChangeNotifications } from "./notifications";
 import { SkipTokens } from "./odata";
 import { routeGraph, type GraphRequest, type TenantState } from "./routes";
@@ -148,7 +149,14 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     "v1." + createHmac("sha256", secret).update(`tempauth:${itemId.toUpperCase()}`).digest("base64url");
 
   let downloadOrigin = "";
-  const changes = new ChangeNotifications(now, options.notifications ?? {}, () => undefined);
+  const changes = new ChangeNotifications(now, options.notifications ?? {}, {
+    userId: (reference) => state.users.find(reference)?.user.id as string | undefined,
+    folderId: (userId, reference) => mailbox.folderId(userId, reference),
+  });
+  const mailbox = new EmulatedMailbox(now, (change) => changes.hub.publish(change), (reference) => {
+    const user = state.users.find(reference)?.user;
+    return user && { id: String(user.id), address: String(user.mail ?? user.userPrincipalName), displayName: String(user.displayName) };
+  });
   const state: TenantState = {
     origin: "",
     users: new UserDirectory(size),
@@ -159,6 +167,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     downloadUrl: (file: DriveFile) => `${downloadOrigin}/download/${file.id}?tempauth=${tempauthFor(file.id)}`,
     subscriptions: changes.store,
     notifications: changes.hub,
+    mailbox,
   };
 
   const sleep = (ms: number): Promise<void> =>
@@ -404,7 +413,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     log,
     addFault: (rule) => faults.add(rule),
     setThrottle: (throttleOptions) => throttle.configure(throttleOptions),
-    expireDeltaTokens: () => state.deltaTokens.expire(),
+    expireDeltaTokens: () => {
+      state.deltaTokens.expire();
+      mailbox.expireDeltaTokens();
+    },
+    mailbox,
     subscriptions: () => changes.store.list(),
     deliveries: changes.hub.deliveries,
     flushNotifications: () => changes.hub.flush(),
@@ -418,6 +431,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
       // The change log starts again, so tokens minted against the old one must not be honoured.
       state.deltaTokens.expire();
       changes.reset();
+      mailbox.reset();
       identity?.reset();
     },
     close: async () => {

@@ -1,6 +1,7 @@
 import type { IdentityEmulator, IdentityOptions } from "./identity";
 import type { DeliveryLogEntry, LifecycleEvent, NotificationOptions } from "./notifications";
 import type { EmulatedSubscription } from "./subscriptions";
+import type { EmulatedMailbox } from "./mailbox";
 
 /** The Microsoft cloud a Graph emulator pretends to be (reference §7, DC concepts/deployments.md). */
 export type GraphCloud = "global" | "usgov-l4" | "usgov-l5-dod" | "china";
@@ -146,6 +147,8 @@ export interface GraphEmulator {
    * the full sync (DC concepts/delta-query-overview.md, "Synchronization reset"). reset() does the same.
    */
   expireDeltaTokens(): void;
+  /** Outlook mail: `receive(message, { folder?, user? })` delivers mail from outside (a `created` change). */
+  mailbox: Pick<EmulatedMailbox, "receive">;
   /** Live subscriptions (expired ones are gone, as from GET /subscriptions). */
   subscriptions(): ReadonlyArray<EmulatedSubscription>;
   /** Every outgoing notification and lifecycle POST, in order; cleared by reset(). */

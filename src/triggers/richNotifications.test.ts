@@ -13,6 +13,7 @@ import {
   buildRichNotifications,
   encryptResourceData,
   publishedSigningKeys,
+  rotateValidationTokenKey,
   signValidationToken,
   validationTokenKeyId,
 } from "../emulator/richNotifications";
@@ -23,6 +24,7 @@ import {
   clearChangeTrackingKeyCache,
   decryptEncryptedContent,
   fetchChangeTrackingKeys,
+  openRichNotifications,
   RichNotificationError,
   SIGNING_KEYS_TTL_MS,
   verifyValidationTokens,
@@ -356,5 +358,61 @@ describe("validation tokens against the sign-in host's published keys", () => {
       decryptEncryptedContent((item as { encryptedContent: unknown }).encryptedContent, certificate.privateKeyPem, { encryptionCertificateId: batch.encryptionCertificateId }),
     );
     expect(resources.map((r) => r.subject)).toEqual(["Quarterly report 0", "Quarterly report 1", "Quarterly report 2", "Quarterly report 3", "Quarterly report 4"]);
+  });
+  describe("openRichNotifications: one delivery POST", () => {
+    const open = (body: unknown, extra: { encryptionCertificateId?: string; privateKeyPem?: string } = {}) =>
+      openRichNotifications(body, { audience: APP_ID, cloud: GLOBAL_CLOUD, privateKeyPem: certificate.privateKeyPem, now: nowMs + 1000, ...extra });
+    const lifecycle = { subscriptionId: "s-1", lifecycleEvent: "reauthorizationRequired", tenantId: TENANT_ID, clientState: "x" };
+
+    it("hands back each resource without encryptedContent, and passes basic or lifecycle items through", async () => {
+      const batch = buildRichNotifications({ count: 3, audience: APP_ID, tenantId: TENANT_ID, now: NOW, certificate });
+      const opened = await open({ ...batch.body, value: [...batch.body.value, lifecycle] }, { encryptionCertificateId: batch.encryptionCertificateId });
+      expect(opened.map((o) => o.resource?.subject)).toEqual(["Quarterly report 0", "Quarterly report 1", "Quarterly report 2", undefined]);
+      expect(opened[0].notification).toMatchObject({ changeType: "created", tenantId: TENANT_ID, resourceData: { id: "AAMkAGI2-message-0" } });
+      expect(opened[0].notification).not.toHaveProperty("encryptedContent");
+      expect(opened[3]).toEqual({ notification: lifecycle });
+      expect(keyRequests()).toHaveLength(1);
+      // A POST with nothing encrypted needs no keys and no tokens.
+      expect(await open({ value: [lifecycle] })).toEqual([{ notification: lifecycle }]);
+      expect(keyRequests()).toHaveLength(1);
+    });
+
+    it("refuses only the altered item, and the whole POST when a token fails", async () => {
+      const batch = buildRichNotifications({ count: 2, audience: APP_ID, tenantId: TENANT_ID, now: NOW, certificate });
+      const [first, second] = batch.body.value as Array<{ encryptedContent: EncryptedContent }>;
+      const altered = { ...second, encryptedContent: { ...second.encryptedContent, data: Buffer.from("forged").toString("base64") } };
+      const opened = await open({ ...batch.body, value: [first, altered] });
+      expect(opened[0].resource).toBeDefined();
+      expect(opened[1]).not.toHaveProperty("resource");
+      expect(opened[1].error).toMatchObject({ problem: "dataSignatureMismatch" });
+
+      const strangerToken = signValidationToken({ audience: "someone-else", tenantId: TENANT_ID, now: NOW });
+      expect(await asyncFailure(open({ ...batch.body, validationTokens: [strangerToken] }))).toMatchObject({ problem: "wrongAudience" });
+      expect(await asyncFailure(open({ value: batch.body.value }))).toMatchObject({ problem: "missingValidationTokens" });
+    });
+
+    it("refuses an item whose tenant no token vouches for", async () => {
+      const otherTenant = "aaaabbbb-0000-cccc-1111-dddd2222eeee";
+      const ours = buildRichNotifications({ count: 1, audience: APP_ID, tenantId: TENANT_ID, now: NOW, certificate });
+      const theirs = buildRichNotifications({ count: 1, audience: APP_ID, tenantId: otherTenant, now: NOW, certificate });
+      // The token of the other tenant is missing: the issuer check (tenantIds from the items) still passes for ours.
+      const body = { value: [...ours.body.value, ...theirs.body.value], validationTokens: ours.body.validationTokens };
+      const opened = await open(body);
+      expect(opened[0].resource).toBeDefined();
+      expect(opened[1].error).toMatchObject({ problem: "itemWithoutToken", message: `no validation token vouches for the item of tenant '${otherTenant}'` });
+    });
+
+    it("fetches the keys again when a token names a key published after they were cached (daily rotation)", async () => {
+      await keys();
+      rotateValidationTokenKey();
+      const batch = buildRichNotifications({ count: 1, audience: APP_ID, tenantId: TENANT_ID, now: NOW, certificate });
+      // Within five minutes of the last fetch the cached keys are kept: a flood of forged kids cannot make us fetch.
+      expect(await asyncFailure(open(batch.body))).toMatchObject({ problem: "unknownSigningKey" });
+      expect(keyRequests()).toHaveLength(1);
+      nowMs += 5 * 60_000;
+      const opened = await open(batch.body);
+      expect(opened[0].resource).toBeDefined();
+      expect(keyRequests()).toHaveLength(2);
+    });
   });
 });

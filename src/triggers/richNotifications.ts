@@ -33,7 +33,8 @@ export type RichNotificationProblem =
   | "dataSignatureMismatch"
   | "badPadding"
   | "notJson"
-  | "signingKeysUnavailable";
+  | "signingKeysUnavailable"
+  | "itemWithoutToken";
 
 /**
  * A rich notification that must not reach the flow, or the keys to check it could not be had. The message says what
@@ -360,6 +361,78 @@ async function downloadKeys(url: URL, options: FetchChangeTrackingKeysOptions, l
     throw new RichNotificationError("signingKeysUnavailable", `${where} answered its signing keys request without a 'keys' list`);
   }
   return { keys: keys as JSONWebKeySet["keys"] };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// One POST, all steps
+
+export interface OpenRichNotificationsOptions {
+  /** Our app's client id: the validation tokens' audience. */
+  audience: string;
+  /** Whose sign-in host publishes the signing keys. */
+  cloud: MicrosoftCloud;
+  /** The subscription certificate's private key (PEM; it may carry the certificate too, whose thumbprint is then checked). */
+  privateKeyPem: string;
+  /** The subscription's `encryptionCertificateId`; items encrypted for another id are refused. */
+  encryptionCertificateId?: string;
+  /** For the key fetch; default 10 s. */
+  timeoutMs?: number;
+  /** ms epoch; default the client's clock. */
+  now?: number;
+}
+
+export interface OpenedNotification {
+  /** The item as Graph sent it, without `encryptedContent`. */
+  notification: Record<string, unknown>;
+  /** The decrypted resource, for an item that carried `encryptedContent`. */
+  resource?: Record<string, unknown>;
+  /** Why this item's content was refused (altered, or for another certificate); the other items are unaffected. */
+  error?: RichNotificationError;
+}
+
+/**
+ * Opens one delivery POST (`{ value, validationTokens }`). Items without `encryptedContent` (basic or lifecycle
+ * notifications) pass through. When any item is encrypted, every validation token must verify first (else the whole
+ * POST is refused, as the doc advises), each encrypted item's tenant must be vouched for by a token ("a single token
+ * for each distinct app and tenant pair"), and each item is then checked and decrypted on its own. A token signed with
+ * a key not in the cached set makes the keys be fetched again once (keys are rotated daily).
+ */
+export async function openRichNotifications(collection: unknown, options: OpenRichNotificationsOptions): Promise<OpenedNotification[]> {
+  const body = (collection ?? {}) as { value?: unknown; validationTokens?: unknown };
+  const items = (Array.isArray(body.value) ? body.value : []).filter((item): item is Record<string, unknown> => item !== null && typeof item === "object");
+  const encrypted = items.filter((item) => item.encryptedContent !== undefined);
+  if (encrypted.length === 0) return items.map((notification) => ({ notification }));
+
+  const tenantIds = [...new Set(encrypted.map((item) => item.tenantId).filter((t): t is string => typeof t === "string"))];
+  const verifyWith = async (forceRefresh: boolean) =>
+    verifyValidationTokens(body.validationTokens, {
+      audience: options.audience,
+      signingKeys: await fetchChangeTrackingKeys({ cloud: options.cloud, timeoutMs: options.timeoutMs, forceRefresh }),
+      tenantIds: tenantIds.length ? tenantIds : undefined,
+      now: options.now,
+    });
+  let claims: ValidationTokenClaims[];
+  try {
+    claims = await verifyWith(false);
+  } catch (error) {
+    if (!(error instanceof RichNotificationError) || error.problem !== "unknownSigningKey") throw error;
+    claims = await verifyWith(true);
+  }
+  const vouched = new Set(claims.map((c) => String(STS_ISSUER.exec(String(c.iss))?.[1] ?? "").toLowerCase()));
+
+  return items.map((item) => {
+    const { encryptedContent, ...notification } = item;
+    if (encryptedContent === undefined) return { notification };
+    try {
+      if (typeof item.tenantId === "string" && !vouched.has(item.tenantId.toLowerCase())) {
+        throw new RichNotificationError("itemWithoutToken", `no validation token vouches for the item of tenant '${item.tenantId}'`);
+      }
+      return { notification, resource: decryptEncryptedContent(encryptedContent, options.privateKeyPem, { encryptionCertificateId: options.encryptionCertificateId }) };
+    } catch (error) {
+      if (error instanceof RichNotificationError) return { notification, error };
+      throw error;
+    }
+  });
 }
 
 /** SHA-1 thumbprint of a PEM certificate as Graph writes `encryptionCertificateThumbprint` (upper-case hex). */
