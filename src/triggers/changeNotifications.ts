@@ -9,7 +9,7 @@ import type { GraphClient } from "../client";
 import { normalizeBatchRequests, runBatch } from "../client/batch";
 import { readGraphErrorBody } from "../client/errors";
 import { readConnection } from "../client/credentials";
-import { decryptEncryptedContent, fetchChangeTrackingKeys, RichNotificationError, verifyValidationTokens } from "./richNotifications";
+import { OpenedNotification, openRichNotifications, RichNotificationError } from "./richNotifications";
 import { ClientParams, graphClientFor } from "../actions/clientOptions";
 import { changeNotificationsInputs } from "./changeNotificationsInputs";
 import {
@@ -170,7 +170,7 @@ async function fetchChangedResources(client: GraphClient, items: DeliveredNotifi
  * before any item is trusted; then each item's data signature is checked and its resource decrypted. Items that fail
  * are dropped and counted; when the signing keys cannot be had, Graph is asked to deliver again later (5xx).
  */
-async function openRichNotifications(
+async function readRichNotifications(
   items: ChangeNotification[],
   collection: NotificationCollection,
   params: Params,
@@ -182,24 +182,19 @@ async function openRichNotifications(
     logger.warn(`Change Notifications: dropped ${items.length} notifications with encrypted resource data: Encryption Certificate and Private Key (PEM) is empty`);
     return { opened: [], rejected: items.length, retryLater: false };
   }
-  const cloud = readConnection(params.connection).cloud;
   const clientId = (params.connection.fields as Record<string, unknown> | undefined)?.clientId;
-  const audience = [state.applicationId, typeof clientId === "string" ? clientId.trim() : undefined].filter((a): a is string => Boolean(a));
-  const tenantIds = [...new Set(items.map((i) => i.tenantId).filter((t): t is string => typeof t === "string"))];
-  const verify = async (forceRefresh: boolean) =>
-    verifyValidationTokens(collection.validationTokens, {
-      audience,
-      signingKeys: await fetchChangeTrackingKeys({ cloud, forceRefresh }),
-      tenantIds: tenantIds.length > 0 ? tenantIds : undefined,
-    });
+  let opened: OpenedNotification[];
   try {
-    try {
-      await verify(false);
-    } catch (error) {
-      // Microsoft rotates its signing keys: an unknown key id is looked up once more before the POST is refused.
-      if (!(error instanceof RichNotificationError && error.problem === "unknownSigningKey")) throw error;
-      await verify(true);
-    }
+    opened = await openRichNotifications(
+      { value: items, validationTokens: collection.validationTokens },
+      {
+        // The app Graph says made the subscription; the connection's client id when Graph did not say.
+        audience: state.applicationId ?? String(clientId ?? "").trim(),
+        cloud: readConnection(params.connection).cloud,
+        privateKeyPem: key.privateKeyPem,
+        encryptionCertificateId: params.encryptionCertificateId,
+      },
+    );
   } catch (error) {
     if (!(error instanceof RichNotificationError)) throw error;
     if (error.problem === "signingKeysUnavailable") {
@@ -209,19 +204,17 @@ async function openRichNotifications(
     logger.warn(`Change Notifications: dropped ${items.length} notifications with resource data: ${error.message}`);
     return { opened: [], rejected: items.length, retryLater: false };
   }
-  const opened: DeliveredNotification[] = [];
+  const delivered: DeliveredNotification[] = [];
   let rejected = 0;
-  for (const item of items) {
-    try {
-      const content = decryptEncryptedContent(item.encryptedContent, key.privateKeyPem, { encryptionCertificateId: params.encryptionCertificateId });
-      opened.push({ ...withoutSecrets(item), content, contentSource: "decrypted" });
-    } catch (error) {
-      if (!(error instanceof RichNotificationError)) throw error;
+  for (const { notification, resource, error } of opened) {
+    if (error || !resource) {
       rejected++;
-      logger.warn(`Change Notifications: dropped notification ${item.id ?? "(no id)"}: ${error.message}`);
+      logger.warn(`Change Notifications: dropped notification ${String(notification.id ?? "(no id)")}: ${error?.message ?? "no resource data"}`);
+    } else {
+      delivered.push({ ...withoutSecrets(notification as ChangeNotification), content: resource, contentSource: "decrypted" });
     }
   }
-  return { opened, rejected, retryLater: false };
+  return { opened: delivered, rejected, retryLater: false };
 }
 
 async function renewOrRecreate(manager: SubscriptionManager, context: ActionContext, params: Params, state: SubscriptionState | undefined) {
@@ -337,7 +330,7 @@ export const changeNotifications = trigger({
     const encrypted = changes.filter((n) => n.encryptedContent !== undefined);
     const notifications = changes.filter((n) => n.encryptedContent === undefined).map(withoutSecrets);
     if (encrypted.length > 0 && state) {
-      const rich = await openRichNotifications(encrypted, collection, params, state, context.logger);
+      const rich = await readRichNotifications(encrypted, collection, params, state, context.logger);
       if (rich.retryLater) {
         return {
           branch: BRANCHES.ignored,
