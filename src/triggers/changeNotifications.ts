@@ -68,12 +68,12 @@ type Params = TriggerSettings & ClientParams & { fetchChangedResources: boolean 
 const ACCEPTED = { statusCode: 202, contentType: "text/plain", body: "" };
 const SCHEDULED_INVOKE = "scheduled";
 
+const digest = (text: string) => createHash("sha256").update(text).digest();
+
 /** Equal-length digests, so neither the length nor a common prefix of the secret shows in the timing. */
-function sameSecret(given: unknown, expected: string): boolean {
+function sameSecret(given: unknown, expectedDigest: Buffer): boolean {
   if (typeof given !== "string") return false;
-  const a = createHash("sha256").update(given).digest();
-  const b = createHash("sha256").update(expected).digest();
-  return timingSafeEqual(a, b);
+  return timingSafeEqual(digest(given), expectedDigest);
 }
 
 function readCollection(payload: TriggerPayload): NotificationCollection | undefined {
@@ -119,9 +119,10 @@ export function acceptOwnNotifications(items: ChangeNotification[], state: Subsc
   const accepted: ChangeNotification[] = [];
   let forged = 0;
   let unknownSubscription = 0;
+  const expected = state ? digest(state.clientState) : undefined;
   for (const item of items) {
     if (!item || typeof item !== "object" || !state || item.subscriptionId !== state.subscriptionId) unknownSubscription++;
-    else if (!sameSecret(item.clientState, state.clientState)) forged++;
+    else if (!sameSecret(item.clientState, expected!)) forged++;
     else accepted.push(item);
   }
   if (forged + unknownSubscription > 0) {
