@@ -6,7 +6,7 @@
  */
 import { X509Certificate } from "node:crypto";
 import { request } from "node:http";
-import { connectionFor, useEmulator } from "./support";
+import { connectionFor, harness, useEmulator } from "./support";
 import { FlowHost, startFlowHost } from "../runner/webhookReceiver";
 import { STATE_KEY_PREFIX, SubscriptionState } from "../triggers/subscriptions";
 import { BRANCHES } from "../triggers/changeNotifications";
@@ -90,6 +90,18 @@ function advance(ms: number): void {
   offsetMs += ms;
   env.advanceTime(ms);
 }
+
+describe("Select Subscription Resource", () => {
+  it("offers common resources and the signed-in user's mail folders, read from Graph", async () => {
+    const { result } = (await harness.dataSource("selectSubscriptionResource", { connection: connectionFor(env.emulator.token) }, { logger: env.logger })) as {
+      result: Array<{ key: string; label: string }>;
+    };
+    expect(result).toContainEqual({ key: "users", label: "Users of the tenant" });
+    const inbox = result.find((e) => e.label === "Mail folder: Inbox");
+    expect(inbox?.key).toMatch(/^me\/mailFolders\('.+'\)\/messages$/);
+    expect(env.graphRequests().map((e) => e.url.split("?")[0])).toEqual(["/v1.0/me/mailFolders"]);
+  });
+});
 
 describe("URL validation", () => {
   it("echoes Graph's validationToken at once, URL-decoded, as text/plain, without calling Graph", async () => {

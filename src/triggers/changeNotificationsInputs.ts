@@ -14,6 +14,7 @@ export const subscriptionResourceInput = input({
   required: true,
   placeholder: "me/mailFolders('Inbox')/messages",
   example: "me/mailFolders('Inbox')/messages",
+  dataSource: "selectSubscriptionResource",
   comments:
     "The Graph resource to watch, relative to the version root: me/mailFolders('Inbox')/messages, me/messages, users/{id}/events, users, groups, me/drive/root, sites/{site-id}/lists/{list-id}, teams/{team-id}/channels/{channel-id}/messages, chats/{chat-id}/messages, communications/presences?$filter=id in ('{user-id}').",
   clean: (value: unknown): string => {
