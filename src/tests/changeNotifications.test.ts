@@ -316,6 +316,20 @@ describe("notifications", () => {
   });
 });
 
+describe("mail", () => {
+  it("delivers a new Inbox message with the message itself, read through $batch", async () => {
+    const h = await flow({ resource: "me/mailFolders('Inbox')/messages", changeTypes: ["created"], fetchChangedResources: true, selectProperties: "id,subject" });
+    await h.deploy();
+    const message = env.emulator.mailbox.receive({ subject: "Quarterly report", from: { emailAddress: { address: "adele@contoso.com" } } });
+    await env.emulator.flushNotifications();
+    const execution = await h.waitFor((e) => e.result !== undefined && outputOf(e).branch === BRANCHES.notification);
+    const [notification] = outputOf(execution).data.notifications as Array<{ changeType: string; content?: { id: string; subject: string }; fetchError?: unknown }>;
+    expect(notification.fetchError).toBeUndefined();
+    expect(notification).toMatchObject({ changeType: "created", contentSource: "fetched", content: { id: message.id, subject: "Quarterly report" } });
+    expect(env.graphRequests().filter((e) => e.url.endsWith("/$batch"))).toHaveLength(1);
+  });
+});
+
 describe("lifecycle events", () => {
   it("reauthorizationRequired renews the subscription (PATCH) and reaches the flow only as a lifecycle outcome", async () => {
     const h = await flow();

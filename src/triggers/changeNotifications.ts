@@ -143,10 +143,10 @@ function withoutSecrets(item: ChangeNotification): DeliveredNotification {
 async function fetchChangedResources(client: GraphClient, items: DeliveredNotification[], params: Params, logger: ActionLogger): Promise<void> {
   const wanted = items
     .map((item, index) => ({ item, index, path: (item.resourceData?.["@odata.id"] as string | undefined) ?? item.resource }))
-    .filter((w) => w.item.changeType !== "deleted" && typeof w.path === "string" && w.path);
+    .filter((w) => w.item.changeType !== "deleted" && w.item.content === undefined && typeof w.path === "string" && w.path);
   if (wanted.length === 0) return;
-  const select = params.selectProperties ? `${wanted[0].path!.includes("?") ? "&" : "?"}$select=${params.selectProperties}` : "";
-  const requests = wanted.map((w) => ({ id: String(w.index), method: "GET", url: `/${w.path!.replace(/^\/+/, "")}${select}` }));
+  const withSelect = (path: string) => (params.selectProperties ? `${path}${path.includes("?") ? "&" : "?"}$select=${params.selectProperties}` : path);
+  const requests = wanted.map((w) => ({ id: String(w.index), method: "GET", url: withSelect(`/${w.path!.replace(/^\/+/, "")}`) }));
   const results = await runBatch(client, normalizeBatchRequests(requests, client, params.apiVersion), {
     chunkSize: 20,
     concurrency: 4,
