@@ -11,6 +11,13 @@ import { connectionInput } from "./inputs";
 
 /** A picklist bigger than this is no use to a person choosing from it. */
 const PICKLIST_LIMIT = 5_000;
+/**
+ * A person is waiting in the configuration wizard: each page gets 30 s, not the 5 minutes a download may need.
+ * Mutable only as a test seam (like clock.ts), so a test proves the bound without waiting 30 s.
+ */
+export const picklistBounds = { timeoutMs: 30_000 };
+/** A page of 999 users with a few fields is well under 1 MB; 20 MB leaves room for wide objects. */
+const PICKLIST_MAX_RESPONSE_BYTES = 20 * 1024 * 1024;
 
 interface Element {
   key: string;
@@ -26,6 +33,8 @@ async function listElements(
 ): Promise<Element[]> {
   const client = createGraphClient(connection, {
     apiVersion: "v1.0",
+    timeoutMs: picklistBounds.timeoutMs,
+    maxResponseBytes: PICKLIST_MAX_RESPONSE_BYTES,
     debug: false,
     logger,
     retry: { maxThrottleRetries: 5, maxRetryAfterMs: 60_000, maxErrorRetries: 2, retryAllErrors: false, retryDelayMs: 500, useExponentialBackoff: true },

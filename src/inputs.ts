@@ -6,6 +6,7 @@
 import { input } from "@prismatic-io/spectral";
 import { API_VERSIONS, ApiVersion } from "./client/hosts";
 import { InputError } from "./client/errors";
+import { DEFAULT_MAX_RESPONSE_BYTES, MAX_TIMER_MS } from "./client/transport";
 import type { KeyValue } from "./client/body";
 import type { ResponseType } from "./client";
 
@@ -183,6 +184,10 @@ export const timeoutInput = input({
   example: "30000",
   clean: (value: unknown): number | undefined => {
     const ms = cleanWholeNumber("Timeout", value, 0);
+    // Node timers hold at most 2^31-1 ms; a longer one would fire at once, so it is refused, not trimmed.
+    if (ms > MAX_TIMER_MS) {
+      throw new InputError("Timeout", `${ms} ms is out of range: enter 1 to ${MAX_TIMER_MS} ms (about 24.8 days), or leave it empty for the default of 5 minutes`);
+    }
     return ms > 0 ? ms : undefined;
   },
 });
@@ -273,6 +278,19 @@ export const maxRetryAfterSecondsInput = input({
   clean: (value: unknown) => cleanWholeNumber("Longest Throttle Wait (s)", value, 120, 900),
 });
 
+const MEGABYTE = 1024 * 1024;
+const MAX_RESPONSE_MB_LIMIT = 1024;
+
+export const maxResponseSizeInput = input({
+  label: "Max Response Size (MB)",
+  type: "string",
+  default: String(DEFAULT_MAX_RESPONSE_BYTES / MEGABYTE),
+  required: false,
+  comments:
+    "The largest answer, in megabytes, that the step reads (a compressed answer counts by its decompressed size). A bigger answer fails early with an error naming its size, status and URL, instead of exhausting the runner's memory. At most 1024.",
+  clean: (value: unknown): number => cleanWholeNumber("Max Response Size (MB)", value, DEFAULT_MAX_RESPONSE_BYTES / MEGABYTE, MAX_RESPONSE_MB_LIMIT, 1) * MEGABYTE,
+});
+
 /** Throttle and retry inputs every Graph action takes; the client applies them. */
 export const retryInputs = {
   maxThrottleRetries: maxThrottleRetriesInput,
@@ -282,6 +300,7 @@ export const retryInputs = {
   useExponentialBackoff: useExponentialBackoffInput,
   retryAllErrors: retryAllErrorsInput,
   timeout: timeoutInput,
+  maxResponseBytes: maxResponseSizeInput,
   debugRequest: debugRequestInput,
 };
 
@@ -305,6 +324,7 @@ export const rawRequestInputs = {
   apiVersion: apiVersionInput,
   maxThrottleRetries: maxThrottleRetriesInput,
   maxRetryAfterSeconds: maxRetryAfterSecondsInput,
+  maxResponseBytes: maxResponseSizeInput,
 };
 
 function cleanOptionalCap(label: string, value: unknown): number | undefined {

@@ -1,5 +1,5 @@
 import { action } from "@prismatic-io/spectral";
-import { normalizeBatchRequests, runBatch } from "../client/batch";
+import { BatchItemResult, INVALID_BATCH_RESPONSE, normalizeBatchRequests, runBatch } from "../client/batch";
 import { GraphBatchError, readGraphErrorBody } from "../client/errors";
 import { batchRequestsInputs } from "../inputs";
 import { batchRequestsExamplePayload } from "../examplePayloads";
@@ -24,9 +24,7 @@ export const batchRequests = action({
     });
     const failed = results.filter((r) => r.status >= 400);
     if (failed.length > 0 && params.failOnItemError) {
-      const summary = failed
-        .map((r) => `'${r.id}' ${r.status}${readGraphErrorBody(r.body).code ? ` ${readGraphErrorBody(r.body).code}` : ""}`)
-        .join(", ");
+      const summary = failed.map(describeFailure).join(", ");
       throw new GraphBatchError(
         `Microsoft Graph $batch: ${failed.length} of ${results.length} requests failed: ${summary}. ` +
           "Set Fail On Failed Requests to false to get every answer in the output instead.",
@@ -37,3 +35,10 @@ export const batchRequests = action({
   },
   examplePayload: batchRequestsExamplePayload,
 });
+
+/** `'id' status code`; an answer the connector found unusable also says why, since Graph said nothing about it. */
+function describeFailure(result: BatchItemResult): string {
+  const { code, message } = readGraphErrorBody(result.body);
+  const why = code === INVALID_BATCH_RESPONSE && message ? ` (${message})` : "";
+  return `'${result.id}' ${result.status}${code ? ` ${code}` : ""}${why}`;
+}

@@ -7,6 +7,7 @@ export interface ClientParams {
   connection: Connection;
   apiVersion: ApiVersion;
   timeout?: number;
+  maxResponseBytes: number;
   debugRequest: boolean;
   maxThrottleRetries: number;
   maxRetryAfterSeconds: number;
@@ -23,6 +24,7 @@ export function graphClientFor(
   return createGraphClient(params.connection, {
     apiVersion: params.apiVersion,
     timeoutMs: params.timeout,
+    maxResponseBytes: params.maxResponseBytes,
     debug: params.debugRequest || Boolean(context.debug?.enabled),
     logger: context.logger,
     retry: {

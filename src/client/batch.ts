@@ -54,9 +54,10 @@ export function normalizeBatchRequests(input: unknown, client: Pick<GraphClient,
   const givenIds = new Set<string>();
   for (const raw of list) {
     const id = (raw as { id?: unknown })?.id;
-    if (typeof id === "string" || typeof id === "number") givenIds.add(String(id));
+    if (typeof id === "string" || typeof id === "number") givenIds.add(String(id).toLowerCase());
   }
   let nextId = 1;
+  // Graph compares ids ignoring case ("Not case-sensitive", DC concepts/json-batching.md) and refuses the whole batch on a repeat.
   const seen = new Set<string>();
   const items = list.map((raw, index) => {
     const where = `request ${index + 1}`;
@@ -71,8 +72,8 @@ export function normalizeBatchRequests(input: unknown, client: Pick<GraphClient,
     } else {
       throw new InputError(LABEL, `${where}: id must be text or a number`);
     }
-    if (seen.has(id)) throw new InputError(LABEL, `${where}: id '${id}' is used twice; ids must be unique`);
-    seen.add(id);
+    if (seen.has(id.toLowerCase())) throw new InputError(LABEL, `${where}: id '${id}' is used twice; ids must be unique (Graph ignores case)`);
+    seen.add(id.toLowerCase());
     const label = `${where} (id '${id}')`;
     const method = typeof r.method === "string" ? r.method.trim().toUpperCase() : "";
     if (!BATCH_METHODS.includes(method)) {
@@ -108,7 +109,35 @@ function relativeUrl(raw: string, endpoint: GraphEndpoint, version: string, labe
     throw new InputError(LABEL, `${label}: url '${raw}' belongs to another API version than ${version}, the one this batch is sent to`);
   }
   // Batch URLs are relative to the version root: scheme, host and version are stripped (as the Graph SDKs do).
-  return `${url.pathname.slice(prefix.length)}${url.search}`;
+  const relative = `${url.pathname.slice(prefix.length)}${url.search}`;
+  const unsafe = unsafeRelativePath(relative.split("?", 1)[0]);
+  if (unsafe) {
+    throw new InputError(LABEL, `${label}: url '${raw}' becomes '${relative}' relative to the version root, which ${unsafe}; enter a path such as /me/messages`);
+  }
+  return relative;
+}
+
+// Security: Graph resolves an item's url against its version root, so a path that starts with '/' (or '//'),
+// carries a scheme, a backslash or a control character could leave that root or name another host.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this refuses
+const CONTROL_OR_BACKSLASH = /[\\\u0000-\u001f\u007f]/;
+const LEADING_SCHEME = /^[a-z][a-z0-9+.-]*:/i;
+
+/** Why a relative item path is unsafe, checked as sent and percent-decoded; undefined when it is safe. */
+function unsafeRelativePath(path: string): string | undefined {
+  let decoded = path;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    // Not valid percent-encoding: the path as sent is all there is to check.
+  }
+  for (const form of [path, decoded]) {
+    if (form.startsWith("//")) return "is protocol-relative (it would name another host)";
+    if (form.startsWith("/")) return "starts with '/' after the version (an empty path segment that could name another host)";
+    if (LEADING_SCHEME.test(form)) return "starts with a scheme";
+    if (CONTROL_OR_BACKSLASH.test(form)) return "contains a backslash or a control character";
+  }
+  return undefined;
 }
 
 function readHeaders(value: unknown, label: string): Record<string, string> {
@@ -183,43 +212,56 @@ function isFilePayload(value: unknown): value is { data: Uint8Array; contentType
   return !!value && typeof value === "object" && "data" in value && (value as { data: unknown }).data instanceof Uint8Array;
 }
 
-function checkDependencies(items: BatchItem[]): void {
-  const byId = new Map(items.map((i) => [i.id, i]));
+/** Every dependsOn names another request of the list, and none forms a cycle; refused before anything is sent. */
+export function checkDependencies(items: readonly BatchItem[]): void {
+  const ids = new Set(items.map((i) => i.id));
   for (const item of items) {
     for (const dep of item.dependsOn) {
       if (dep === item.id) throw new InputError(LABEL, `request '${item.id}' depends on itself`);
-      if (!byId.has(dep)) throw new InputError(LABEL, `request '${item.id}' depends on '${dep}', which is not in the list`);
+      if (!ids.has(dep)) throw new InputError(LABEL, `request '${item.id}' depends on '${dep}', which is not in the list`);
     }
   }
-  const state = new Map<string, "visiting" | "done">();
-  const visit = (id: string, path: string[]) => {
-    if (state.get(id) === "done") return;
-    if (state.get(id) === "visiting") {
-      throw new InputError(LABEL, `dependsOn forms a cycle: ${[...path.slice(path.indexOf(id)), id].join(" → ")}`);
-    }
-    state.set(id, "visiting");
-    for (const dep of byId.get(id)!.dependsOn) visit(dep, [...path, id]);
-    state.set(id, "done");
-  };
-  for (const item of items) visit(item.id, []);
+  dependencyOrder(items);
 }
 
-/** Orders items so each follows its dependencies, keeping the given order otherwise. */
-function dependencyOrder(items: BatchItem[]): BatchItem[] {
-  const remaining = new Map(items.map((i) => [i.id, i]));
-  const placed = new Set<string>();
+/**
+ * Orders items so each follows its dependencies, keeping the given order otherwise, or refuses a cycle
+ * naming it. An iterative depth-first search: linear in requests and dependsOn entries, and no recursion,
+ * so a chain of any length fits the stack.
+ */
+export function dependencyOrder(items: readonly BatchItem[]): BatchItem[] {
+  const byId = new Map(items.map((i) => [i.id, i]));
+  const state = new Map<string, "visiting" | "done">();
   const out: BatchItem[] = [];
-  while (remaining.size > 0) {
-    for (const item of remaining.values()) {
-      if (item.dependsOn.every((d) => placed.has(d) || !remaining.has(d))) {
-        out.push(item);
-        placed.add(item.id);
-        remaining.delete(item.id);
-        break;
+  for (const root of items) {
+    if (state.has(root.id)) continue;
+    state.set(root.id, "visiting");
+    const path: Array<{ item: BatchItem; nextDep: number }> = [{ item: root, nextDep: 0 }];
+    while (path.length > 0) {
+      const top = path[path.length - 1];
+      if (top.nextDep === top.item.dependsOn.length) {
+        path.pop();
+        state.set(top.item.id, "done");
+        out.push(top.item);
+        continue;
       }
+      const dep = byId.get(top.item.dependsOn[top.nextDep++]);
+      if (!dep || state.get(dep.id) === "done") continue;
+      if (state.get(dep.id) === "visiting") {
+        const cycle = path.slice(path.findIndex((step) => step.item === dep)).map((step) => step.item.id);
+        throw new InputError(LABEL, `dependsOn forms a cycle: ${nameCycle([...cycle, dep.id])}`);
+      }
+      state.set(dep.id, "visiting");
+      path.push({ item: dep, nextDep: 0 });
     }
   }
   return out;
+}
+
+/** `a → b → a`; a long cycle keeps its first ten steps and its end, so the message stays readable. */
+function nameCycle(ids: string[]): string {
+  const shown = ids.length > 12 ? [...ids.slice(0, 10), `… (${ids.length - 12} more)`, ...ids.slice(-2)] : ids;
+  return shown.join(" → ");
 }
 
 export interface BatchOptions {
@@ -311,7 +353,7 @@ async function runRound(
       };
       running.set(
         i,
-        sendChunk(client, chunks[i].items, chunkOf, i, results, throttled).then(finish, (error: unknown) => {
+        sendChunk(client, chunks[i].items, chunkOf, i, results, throttled, options.logger).then(finish, (error: unknown) => {
           failures.push(error);
           finish();
         }),
@@ -331,6 +373,7 @@ async function sendChunk(
   index: number,
   results: Map<string, BatchItemResult>,
   throttled: Map<string, BatchItemResult>,
+  logger: ActionLogger,
 ): Promise<void> {
   const toSend: Array<Record<string, unknown>> = [];
   for (const item of chunk) {
@@ -358,19 +401,8 @@ async function sendChunk(
     url: "/$batch",
     body: { bytes: Buffer.from(JSON.stringify({ requests: toSend })), contentType: "application/json" },
   });
-  const answers = (response.data as { responses?: unknown })?.responses;
-  if (!Array.isArray(answers)) throw new Error("Microsoft Graph $batch answered without a responses list");
-  const byId = new Map<string, BatchItemResult>();
-  for (const a of answers as Array<Record<string, unknown>>) {
-    const headers = Object.fromEntries(Object.entries((a.headers as Record<string, unknown>) ?? {}).map(([k, v]) => [k, String(v)]));
-    byId.set(String(a.id), { id: String(a.id), status: Number(a.status), headers, body: decodeItemBody(a.body, headers) });
-  }
-  for (const sent of toSend) {
-    const id = sent.id as string;
-    if (!byId.has(id)) {
-      byId.set(id, { id, status: 502, headers: {}, body: { error: { code: "MissingResponse", message: "Graph's $batch answer had no response for this request" } } });
-    }
-  }
+  const { byId, strays } = readBatchAnswers(response.data, toSend.map((sent) => sent.id as string));
+  if (strays.length > 0) logger.warn(`Microsoft Graph $batch: ignored part of Graph's answer that matched no request sent: ${listFew(strays, "; ")}`);
   const throttledHere = new Set<string>();
   for (const sent of toSend) {
     const id = sent.id as string;
@@ -403,11 +435,124 @@ function failedDependency(id: string): BatchItemResult {
   };
 }
 
-/** Non-JSON item bodies come back base64-encoded: return them as a file the next step can use. */
-function decodeItemBody(body: unknown, headers: Record<string, string>): unknown {
+/** Our code for an item whose part of Graph's $batch answer is malformed, duplicated or unreadable. */
+export const INVALID_BATCH_RESPONSE = "InvalidBatchResponse";
+
+function invalidAnswer(id: string, problem: string): BatchItemResult {
+  return {
+    id,
+    status: 502,
+    headers: {},
+    body: {
+      error: {
+        code: INVALID_BATCH_RESPONSE,
+        message: `Graph's $batch answer for this request cannot be used: ${problem}; whether the request ran is unknown`,
+      },
+    },
+  };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
+}
+
+/** The first few entries of a list a hostile answer could make arbitrarily long. */
+function listFew(entries: string[], separator: string): string {
+  return entries.length > 3 ? `${entries.slice(0, 3).join(separator)}${separator}and ${entries.length - 3} more` : entries.join(separator);
+}
+
+function clip(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
+/** A value as a message shows it: enough to see what was wrong, never a whole body. */
+function describeValue(value: unknown): string {
+  if (value === undefined) return "missing";
+  if (value === null) return "null";
+  if (typeof value === "string") return `the text '${clip(value)}'`;
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "an object";
+  return String(value);
+}
+
+/**
+ * Reads Graph's `{"responses": [...]}` for the ids sent in one call, checked rather than trusted: every sent
+ * id gets exactly one result, and a part of the answer that is malformed, answers an id twice, or is missing
+ * becomes a 502 naming what was wrong. Answers that match no sent id are returned as `strays`.
+ */
+export function readBatchAnswers(data: unknown, sentIds: readonly string[]): { byId: Map<string, BatchItemResult>; strays: string[] } {
+  const byId = new Map<string, BatchItemResult>();
+  const responses = isPlainObject(data) ? data.responses : undefined;
+  if (!Array.isArray(responses)) {
+    const what = isPlainObject(data) ? `its "responses" is ${describeValue(responses)}` : `it is ${describeValue(data)}`;
+    for (const id of sentIds) byId.set(id, invalidAnswer(id, `it has no "responses" list (${what})`));
+    return { byId, strays: [] };
+  }
+  // Graph matches ids ignoring case (DC concepts/json-batching.md); the ids sent are unique that way.
+  const sentByKey = new Map(sentIds.map((id) => [id.toLowerCase(), id]));
+  const answersOf = new Map<string, Array<Record<string, unknown>>>();
+  const strays: string[] = [];
+  for (const [index, answer] of responses.entries()) {
+    const where = `response ${index + 1} of ${responses.length}`;
+    if (!isPlainObject(answer)) strays.push(`${where} is ${describeValue(answer)}, not an object`);
+    else if (typeof answer.id !== "string") strays.push(`${where} has id ${describeValue(answer.id)}, not text`);
+    else if (!sentByKey.has(answer.id.toLowerCase())) strays.push(`${where} answers id '${clip(answer.id)}', which was not sent in this call`);
+    else {
+      const id = sentByKey.get(answer.id.toLowerCase())!;
+      const answers = answersOf.get(id) ?? [];
+      answers.push(answer);
+      answersOf.set(id, answers);
+    }
+  }
+  for (const id of sentIds) {
+    const answers = answersOf.get(id) ?? [];
+    if (answers.length > 1) {
+      byId.set(id, invalidAnswer(id, `it answers this request ${answers.length} times (statuses ${listFew(answers.map((a) => describeValue(a.status)), ", ")})`));
+    } else if (answers.length === 1) {
+      byId.set(id, readItemAnswer(id, answers[0]));
+    } else if (strays.length > 0) {
+      byId.set(id, invalidAnswer(id, `it has no response for this request, and parts it cannot match to one: ${listFew(strays, "; ")}`));
+    } else {
+      byId.set(id, { id, status: 502, headers: {}, body: { error: { code: "MissingResponse", message: "Graph's $batch answer had no response for this request" } } });
+    }
+  }
+  // Parts that match no request are named in the failures of the requests left unanswered, or else returned.
+  return { byId, strays: answersOf.size === sentIds.length ? strays : [] };
+}
+
+/** One item of the answer: an integer HTTP status, headers as an object of text values, a decodable body. */
+function readItemAnswer(id: string, answer: Record<string, unknown>): BatchItemResult {
+  const { status } = answer;
+  if (typeof status !== "number" || !Number.isInteger(status) || status < 100 || status > 599) {
+    return invalidAnswer(id, `its status is ${describeValue(status)}, not an HTTP status code (a whole number from 100 to 599)`);
+  }
+  const headers: Record<string, string> = {};
+  if (answer.headers !== undefined && answer.headers !== null) {
+    if (!isPlainObject(answer.headers)) return invalidAnswer(id, `its headers are ${describeValue(answer.headers)}, not an object of names and values`);
+    for (const [name, value] of Object.entries(answer.headers)) {
+      if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
+        return invalidAnswer(id, `its header '${clip(name)}' is ${describeValue(value)}, not a text value`);
+      }
+      headers[name] = String(value);
+    }
+  }
+  const body = decodeItemBody(answer.body, headers);
+  if (body.problem) return invalidAnswer(id, body.problem);
+  return { id, status, headers, body: body.value };
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/_-]{4})*(?:[A-Za-z0-9+/_-]{2,3}={0,2})?$/;
+
+/**
+ * Non-JSON item bodies come back base64-encoded ("a base64 URL-encoded value", DC concepts/json-batching.md):
+ * return them as a file the next step can use. Text that is not base64 is refused, never decoded into garbage.
+ */
+function decodeItemBody(body: unknown, headers: Record<string, string>): { value?: unknown; problem?: string } {
   const contentType = headerValue(headers, "content-type");
   if (typeof body === "string" && contentType && !JSON_TYPE.test(contentType)) {
-    return { data: Buffer.from(body, "base64"), contentType };
+    const compact = body.replace(/\s+/g, "");
+    if (!BASE64.test(compact)) return { problem: `its body is not base64, although Graph base64-encodes a ${contentType} body, so it cannot be decoded` };
+    return { value: { data: Buffer.from(compact, "base64"), contentType } };
   }
-  return body ?? null;
+  return { value: body ?? null };
 }

@@ -182,12 +182,97 @@ export function readGraphErrorBody(body: unknown): {
 }
 
 const BEARER_PATTERN = /(bearer\s+)[A-Za-z0-9\-._~+/]+=*/gi;
+// Entra access tokens are JWTs: a header and payload that start with base64url of '{"'. Masked even without "Bearer".
+const JWT_PATTERN = /\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
 
-/** Defence in depth for anything that reaches a log or an error: no bearer token survives it. */
+/**
+ * Defence in depth for anything that reaches a log or an error: no bearer token, nothing shaped like a JWT,
+ * and none of the given secrets (the tokens the client holds, bare or not) survives it.
+ */
 export function redactSecrets(text: string, secrets: readonly string[] = []): string {
-  let out = text.replace(BEARER_PATTERN, "$1[REDACTED]");
+  let out = text;
   for (const secret of secrets) {
     if (secret && secret.length >= 8) out = out.split(secret).join("[REDACTED]");
   }
-  return out;
+  return out.replace(BEARER_PATTERN, "$1[REDACTED]").replace(JWT_PATTERN, "[REDACTED]");
+}
+
+/** redactSecrets over every string in a parsed body (keys included), leaving its shape; Buffers are left as they are. */
+export function redactDeep(value: unknown, secrets: readonly string[] = []): unknown {
+  if (typeof value === "string") return redactSecrets(value, secrets);
+  if (value instanceof Error) return redactError(value, secrets);
+  if (Array.isArray(value)) return value.map((item) => redactDeep(item, secrets));
+  if (value && typeof value === "object" && !Buffer.isBuffer(value) && !(value instanceof Uint8Array)) {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>).map(([k, v]) => [redactSecrets(k, secrets), redactDeep(v, secrets)]),
+    );
+  }
+  return value;
+}
+
+/** Masks an error in place (message, data, and any other text it carries) before it leaves the client. */
+export function redactError<E>(error: E, secrets: readonly string[] = []): E {
+  if (!(error instanceof Error)) return error;
+  const fields = error as unknown as Record<string, unknown>;
+  for (const key of Object.keys(fields)) {
+    try {
+      fields[key] = redactDeep(fields[key], secrets);
+    } catch {
+      // A getter-only property: nothing we set, nothing we can change.
+    }
+  }
+  error.message = redactSecrets(error.message, secrets);
+  if (error.stack) error.stack = redactSecrets(error.stack, secrets);
+  return error;
+}
+
+/**
+ * Graph answered, but not with what its headers promise: a JSON media type over a body that does not parse.
+ * Not retried: the same request would get the same answer (a body cut off mid-way is a network failure instead).
+ */
+export class GraphInvalidResponseError extends Error {
+  constructor(
+    readonly method: string,
+    readonly url: string,
+    readonly status: number,
+    readonly contentType: string,
+    /** The first characters of the body, for the flow builder and Microsoft support. */
+    readonly bodyStart: string,
+  ) {
+    super(
+      `Microsoft Graph ${status} answer is not valid JSON although its Content-Type is ${contentType} [${method} ${url}]. ` +
+        `The body starts with: ${bodyStart || "(empty)"}`,
+    );
+    this.name = "GraphInvalidResponseError";
+  }
+}
+
+/**
+ * Reading pages stopped on a page that failed. Keeps what the flow needs to go on: the items read so far and
+ * the link of the page that failed (`data`, in Fetch All Pages' output shape), and the failure's status and code.
+ */
+export class GraphPagingError extends Error {
+  readonly status?: number;
+  readonly code?: string;
+  readonly location?: string;
+  constructor(
+    readonly page: number,
+    readonly itemsRead: number,
+    /** The link to read the failed page again, when going on from it makes sense. */
+    readonly resumeFrom: string | undefined,
+    readonly data: unknown,
+    readonly cause: Error,
+  ) {
+    super(
+      `Reading page ${page} failed after ${page - 1} page${page === 2 ? "" : "s"} and ${itemsRead} item${itemsRead === 1 ? "" : "s"}` +
+        (resumeFrom ? `; to go on from the page that failed, use the error's @odata.nextLink: ${resumeFrom}` : "") +
+        `.\n${cause.message}`,
+    );
+    this.name = "GraphPagingError";
+    const graph = cause as { status?: unknown; code?: unknown; location?: unknown };
+    if (typeof graph.status === "number") this.status = graph.status;
+    if (typeof graph.code === "string") this.code = graph.code;
+    // A 410 on a later page of a delta chain: where Graph says the full sync starts again.
+    if (typeof graph.location === "string") this.location = graph.location;
+  }
 }

@@ -15,6 +15,7 @@ describe("resolveGraphUrl", () => {
     ["https://graph.microsoft.com/v1.0/users?$top=5&$skiptoken=X%274453707%27", graph, "https://graph.microsoft.com/v1.0/users?$top=5&$skiptoken=X%274453707%27"],
     ["https://graph.microsoft.com/beta/users/delta?$deltatoken=abc", graph, "https://graph.microsoft.com/beta/users/delta?$deltatoken=abc"],
     ["/users/John Doe@contoso.com", graph, "https://graph.microsoft.com/v1.0/users/John%20Doe@contoso.com"],
+    ["/users/Zoë😀", graph, "https://graph.microsoft.com/v1.0/users/Zo%C3%AB%F0%9F%98%80"],
   ])("%p resolves to %p", (input, endpoint, expected) => {
     expect(resolveGraphUrl(input, endpoint).href).toBe(expected);
   });
@@ -34,6 +35,13 @@ describe("resolveGraphUrl", () => {
     ["/me\r\nHost: evil", /control character/],
     ["/v1.0/me", /starts with an API version/],
     ["beta/me", /starts with an API version/],
+    // The URL parser would turn these '\' into '/' and resolve the '..' away, or drop the tab, without a word.
+    ["https://graph.microsoft.com/v1.0\\me", /contains a backslash/],
+    ["https://graph.microsoft.com/v1.0/users\\..\\..\\beta\\me", /contains a backslash/],
+    ["https://graph.micro\tsoft.com/v1.0/me", /control character \(U\+0009\)/],
+    ["https://graph.microsoft.com/v1.0/me\u0085", /control character \(U\+0085\)/],
+    ["/users/\uD83D", /lone surrogate \(U\+D83D\)/],
+    ["/users/\uDE00x", /lone surrogate \(U\+DE00\)/],
   ])("refuses %p", (input, message) => {
     expect(() => resolveGraphUrl(input, graph)).toThrow(InputError);
     expect(() => resolveGraphUrl(input, graph)).toThrow(message);

@@ -1,4 +1,5 @@
 import { InputError } from "./errors";
+import { shown, urlTextProblem } from "./wireText";
 
 export const GRAPH_ROOT = "https://graph.microsoft.com";
 export const API_VERSIONS = ["v1.0", "beta"] as const;
@@ -83,6 +84,8 @@ export function resolveGraphUrl(input: string, endpoint: GraphEndpoint, label = 
   if (raw.startsWith("//")) {
     throw new InputError(label, `'${raw}' names another host; enter a path such as /me/joinedTeams`);
   }
+  const problem = urlTextProblem(raw);
+  if (problem) throw new InputError(label, `${shown(raw)} ${problem}`);
   if (/^[a-z][a-z0-9+.-]*:/i.test(raw)) return resolveAbsolute(raw, endpoint, label);
 
   if (FORBIDDEN_IN_PATH.test(raw)) {
@@ -103,6 +106,10 @@ export function resolveGraphUrl(input: string, endpoint: GraphEndpoint, label = 
 }
 
 function resolveAbsolute(raw: string, endpoint: GraphEndpoint, label: string): URL {
+  // Checked on the raw text: the URL parser turns '\' into '/' for https (so '\..' climbs out of the version).
+  if (raw.includes("\\")) {
+    throw new InputError(label, `'${raw}' contains a backslash, which is not allowed in a Graph URL; use '/'`);
+  }
   let url: URL;
   try {
     url = new URL(raw);

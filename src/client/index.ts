@@ -8,15 +8,19 @@ import { PreparedBody } from "./body";
 import { clock } from "./clock";
 import { ConnectionProfile, readConnection } from "./credentials";
 import {
+  GraphInvalidResponseError,
   GraphNetworkError,
   GraphRequestError,
   InputError,
   readGraphErrorBody,
+  redactDeep,
+  redactError,
   redactSecrets,
 } from "./errors";
 import { ApiVersion, appendQuery, GraphEndpoint, resolveGraphEndpoint, resolveGraphUrl } from "./hosts";
 import { decideRetry, RetryPolicy } from "./retry";
 import { sendFollowingRedirects, TransportFailure, WireResponse } from "./transport";
+import { assertHeaderValue, assertUrlText } from "./wireText";
 
 export type ResponseType = "json" | "text" | "arraybuffer";
 
@@ -45,7 +49,10 @@ export interface GraphResponse {
 export interface GraphClientOptions {
   apiVersion: ApiVersion;
   retry: RetryPolicy;
+  /** Bound on each attempt, body included; the transport's default when undefined. */
   timeoutMs?: number;
+  /** Bound on each answer's decoded body; the transport's default when undefined. */
+  maxResponseBytes?: number;
   debug: boolean;
   logger: ActionLogger;
 }
@@ -83,9 +90,27 @@ export class GraphClient {
     }
   }
 
+  /** Masks every token this client holds (bare or with Bearer) in a line bound for a log or an error. */
+  redact(text: string): string {
+    return redactSecrets(text, this.secrets);
+  }
+
   /** Resolves, validates and sends one logical request (its retries and redirects included). */
   async request(req: GraphRequest): Promise<GraphResponse> {
+    try {
+      return await this.resolveAndSend(req);
+    } catch (error) {
+      // Security: whatever leaves the client (a message, Graph's body, a URL) is masked with the tokens it holds.
+      throw redactError(error, this.secrets);
+    }
+  }
+
+  private async resolveAndSend(req: GraphRequest): Promise<GraphResponse> {
     const method = req.method.toUpperCase();
+    for (const [key, value] of req.query ?? []) {
+      assertUrlText("Query Parameter", "the key", key);
+      assertUrlText("Query Parameter", `the value of '${key}'`, value);
+    }
     const url = appendQuery(resolveGraphUrl(req.url, this.endpoint, req.urlLabel), req.query ?? []);
     this.assertUserPath(url, req.urlLabel);
     const responseType = req.responseType ?? "json";
@@ -115,7 +140,7 @@ export class GraphClient {
             : "Host is set from the URL and cannot be overridden; remove it from Header",
         );
       }
-      if (/[\r\n\0]/.test(value)) throw new InputError("Header", `the value of '${name}' contains a line break`);
+      assertHeaderValue("Header", name.trim(), value);
       for (const existing of Object.keys(headers)) {
         if (existing.toLowerCase() === lower) delete headers[existing];
       }
@@ -137,7 +162,7 @@ export class GraphClient {
     body: PreparedBody | undefined,
     responseType: ResponseType,
   ): Promise<GraphResponse> {
-    const { retry, logger, debug, timeoutMs } = this.options;
+    const { retry, debug, timeoutMs, maxResponseBytes } = this.options;
     let throttleRetriesUsed = 0;
     let errorRetriesUsed = 0;
     let waitedMs = 0;
@@ -155,7 +180,11 @@ export class GraphClient {
       const accessToken = await this.profile.accessToken();
       if (!this.secrets.includes(accessToken)) this.secrets.push(accessToken);
       try {
-        response = await sendFollowingRedirects({ method, url, headers, body: body?.bytes, timeoutMs }, this.endpoint, accessToken);
+        response = await sendFollowingRedirects(
+          { method, url, headers, body: body?.bytes, timeoutMs, maxResponseBytes },
+          this.endpoint,
+          accessToken,
+        );
       } catch (error) {
         if (!(error instanceof TransportFailure)) throw error;
         failure = error;
@@ -168,12 +197,12 @@ export class GraphClient {
             : `← no answer after ${elapsed} ms: ${failure?.reason}`,
         );
       }
-      if (response && response.status < 400) return decodeResponse(response, responseType);
+      if (response && response.status < 400) return decodeResponse(response, responseType, method);
       if (response?.status === 401 && this.profile.forgetToken && !signedInAgain) {
         // A token the component minted itself can be replaced at once: sign in again, once.
         signedInAgain = true;
         this.profile.forgetToken(accessToken);
-        logger.warn(`Microsoft Graph ${method} ${url.pathname}: Graph refused the cached token (401); signing in again`);
+        this.warn(`Microsoft Graph ${method} ${url.pathname}: Graph refused the cached token (401); signing in again`);
         continue;
       }
       if (failure && !failure.retryable) throw new GraphNetworkError(method, url.href, failure.reason, attempt);
@@ -206,7 +235,7 @@ export class GraphClient {
             ? `Graph throttled it (${what}); waiting ${formatMs(decision.delayMs)} as Retry-After asked (throttle retry ${throttleRetriesUsed} of ${retry.maxThrottleRetries})`
             : `Graph throttled it (${what}) without Retry-After; backing off ${formatMs(decision.delayMs)} (throttle retry ${throttleRetriesUsed} of ${retry.maxThrottleRetries})`
           : `it failed (${what}); retrying in ${formatMs(decision.delayMs)} (retry ${errorRetriesUsed} of ${retry.maxErrorRetries})`;
-      logger.warn(`Microsoft Graph ${method} ${url.pathname}: ${why}`);
+      this.warn(`Microsoft Graph ${method} ${url.pathname}: ${why}`);
       waitedMs += decision.delayMs;
       await clock.sleep(decision.delayMs);
     }
@@ -232,10 +261,13 @@ export class GraphClient {
     } else if (decision.reason === "error-budget-spent" && maxErrorRetries > 0) {
       note = `Gave up after ${stats.attempts} attempts.`;
     }
-    const location = response.headers.location;
+    const location = this.graphLocation(response.headers.location, url);
     if (response.status === 410) {
       // Graph's delta answer when a token expired or a full resync is needed; Location is where to restart.
       note = `The delta or paging token is no longer valid, so Graph needs a full sync${location ? `; start again from ${location}` : ""}.`;
+      if (response.headers.location && !location) {
+        note += ` Graph's Location (${response.headers.location}) is not on the Graph origin (${this.endpoint.origin}), so it is not followed.`;
+      }
     }
     const details = {
       status: response.status,
@@ -248,14 +280,32 @@ export class GraphClient {
       date: envelope.date ?? response.headers.date,
       retryAfterSeconds,
       location,
-      body,
+      body: redactDeep(body, this.secrets),
       note,
     };
     return new GraphRequestError(details);
   }
 
+  /**
+   * A Location header as an absolute URL on the Graph origin, or undefined. Graph may send it relative: it is
+   * resolved against the request's URL (RFC 9110 §10.2.2), which is on the Graph origin; any other origin is dropped.
+   */
+  private graphLocation(location: string | undefined, requestUrl: URL): string | undefined {
+    if (!location) return undefined;
+    try {
+      const resolved = new URL(location, requestUrl);
+      return resolved.origin === this.endpoint.origin ? resolved.href : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   private log(line: string): void {
-    this.options.logger.info(redactSecrets(line, this.secrets));
+    this.options.logger.info(this.redact(line));
+  }
+
+  private warn(line: string): void {
+    this.options.logger.warn(this.redact(line));
   }
 }
 
@@ -263,16 +313,28 @@ export function createGraphClient(connection: Connection | undefined, options: G
   return new GraphClient(readConnection(connection), options);
 }
 
-function decodeResponse(response: WireResponse, responseType: ResponseType): GraphResponse {
+function decodeResponse(response: WireResponse, responseType: ResponseType, method: string): GraphResponse {
   const contentType = response.headers["content-type"];
   const base = { status: response.status, headers: response.headers, contentType, url: response.url.href };
   if (responseType === "arraybuffer") return { ...base, data: response.body };
   const text = response.body.toString("utf8");
   if (responseType === "text") return { ...base, data: text };
   if (text.trim() === "") return { ...base, data: null };
-  // Only a JSON media type (or none) is parsed: `/users/$count` answers text/plain "300", which stays text.
-  const isJson = !contentType || /[/+]json\b/i.test(contentType);
-  return { ...base, data: isJson ? parseJsonOr(text) : text };
+  // Only a JSON media type is held to JSON: `/users/$count` answers text/plain "300", which stays text, and an
+  // answer without a media type is parsed when it can be.
+  if (!contentType) return { ...base, data: parseJsonOr(text) };
+  if (!/[/+]json\b/i.test(contentType)) return { ...base, data: text };
+  try {
+    return { ...base, data: JSON.parse(text) };
+  } catch {
+    throw new GraphInvalidResponseError(method, response.url.href, response.status, contentType, bodyStart(text));
+  }
+}
+
+/** The first characters of a body, on one line, for an error message. */
+function bodyStart(text: string): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length > 200 ? `${flat.slice(0, 200)}…` : flat;
 }
 
 function parseBodyLoosely(response: WireResponse): unknown {
@@ -293,6 +355,6 @@ function formatMs(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1)} s` : `${ms} ms`;
 }
 
-export { InputError, GraphRequestError, GraphNetworkError } from "./errors";
+export { InputError, GraphRequestError, GraphNetworkError, GraphInvalidResponseError, GraphPagingError } from "./errors";
 export type { RetryPolicy } from "./retry";
 export type { ApiVersion } from "./hosts";

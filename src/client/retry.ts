@@ -39,17 +39,54 @@ export function isThrottled(status: number, retryAfterHeader: string | undefined
 }
 
 /**
- * Retry-After as milliseconds: delta-seconds (Graph's form) or an HTTP-date (accepted by the SDKs).
- * Fractional seconds are kept. Undefined when absent or unreadable; never negative.
+ * Retry-After as milliseconds (RFC 9110 §10.2.3): delta-seconds (1*DIGIT, Graph's form) or an HTTP-date
+ * in any of the three forms RFC 9110 §5.6.7 requires recipients to accept. Anything else is undefined, so
+ * the backoff applies: `Date.parse` would read "1", "-1" or "soon 2020" as dates, and "retry now" is never
+ * a safe reading of an unreadable header. Never negative.
  */
 export function parseRetryAfter(value: string | undefined, nowMs: number): number | undefined {
   if (value === undefined) return undefined;
   const text = value.trim();
   if (!text) return undefined;
-  if (/^\d+(\.\d+)?$/.test(text)) return Math.ceil(Number(text) * 1000);
-  const date = Date.parse(text);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - nowMs);
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const date = parseHttpDate(text, nowMs);
+  return date === undefined ? undefined : Math.max(0, date - nowMs);
+}
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const DAY = "(Mon|Tue|Wed|Thu|Fri|Sat|Sun)";
+const LONG_DAY = "(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)";
+const MONTH = `(${MONTHS.join("|")})`;
+const TIME = "(\\d{2}):(\\d{2}):(\\d{2})";
+// Sun, 06 Nov 1994 08:49:37 GMT
+const IMF_FIXDATE = new RegExp(`^${DAY}, (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`);
+// Sunday, 06-Nov-94 08:49:37 GMT
+const RFC850_DATE = new RegExp(`^${LONG_DAY}, (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`);
+// Sun Nov  6 08:49:37 1994
+const ASCTIME_DATE = new RegExp(`^${DAY} ${MONTH} ([ \\d]\\d) ${TIME} (\\d{4})$`);
+
+/** An HTTP-date as epoch ms, or undefined when it is not one (a day or time out of range included). */
+export function parseHttpDate(text: string, nowMs: number): number | undefined {
+  let parts: { day: string; month: string; year: number; h: string; m: string; s: string } | undefined;
+  let match = IMF_FIXDATE.exec(text);
+  if (match) parts = { day: match[2], month: match[3], year: Number(match[4]), h: match[5], m: match[6], s: match[7] };
+  else if ((match = RFC850_DATE.exec(text))) {
+    // RFC 9110 §5.6.7: a two-digit year more than 50 years in the future is the most recent past year with those digits.
+    const thisYear = new Date(nowMs).getUTCFullYear();
+    let year = Math.floor(thisYear / 100) * 100 + Number(match[4]);
+    if (year > thisYear + 50) year -= 100;
+    parts = { day: match[2], month: match[3], year, h: match[5], m: match[6], s: match[7] };
+  } else if ((match = ASCTIME_DATE.exec(text))) {
+    parts = { day: match[3].trim(), month: match[2], year: Number(match[7]), h: match[4], m: match[5], s: match[6] };
+  }
+  if (!parts) return undefined;
+  const [day, month, h, m, s] = [Number(parts.day), MONTHS.indexOf(parts.month), Number(parts.h), Number(parts.m), Number(parts.s)];
+  // 60 is a leap second (RFC 9110 allows it); Date counts it as the next minute's first.
+  if (h > 23 || m > 59 || s > 60 || day < 1) return undefined;
+  const ms = Date.UTC(parts.year, month, day, h, m, s);
+  // Date.UTC rolls 31 Feb over into March: such a date is not a date.
+  if (new Date(Date.UTC(parts.year, month, day)).getUTCDate() !== day) return undefined;
+  return ms;
 }
 
 /** Exponential backoff: the step doubles from `baseMs` (capped), plus up to 20 % random jitter so parallel flows spread out. */

@@ -4,7 +4,9 @@
  */
 import http from "node:http";
 import https from "node:https";
-import axios, { AxiosError } from "axios";
+import { pipeline, type Readable, type Transform } from "node:stream";
+import zlib from "node:zlib";
+import axios, { AxiosError, type AxiosResponse } from "axios";
 import { GraphEndpoint, isLoopbackHost } from "./hosts";
 
 export interface WireRequest {
@@ -12,7 +14,10 @@ export interface WireRequest {
   url: URL;
   headers: Record<string, string>;
   body?: Buffer;
+  /** Bound on the whole attempt: every redirect hop, the headers and the last byte of the body. */
   timeoutMs?: number;
+  /** Bound on the body as decoded (after gzip, deflate or br), in bytes. */
+  maxResponseBytes?: number;
 }
 
 export interface WireResponse {
@@ -25,7 +30,7 @@ export interface WireResponse {
   url: URL;
 }
 
-/** No HTTP answer: reset, refused, timed out, cut off, or a redirect we refuse to follow. */
+/** No HTTP answer: reset, refused, timed out, cut off, too large, or a redirect we refuse to follow. */
 export class TransportFailure extends Error {
   constructor(
     readonly reason: string,
@@ -35,6 +40,19 @@ export class TransportFailure extends Error {
     this.name = "TransportFailure";
   }
 }
+
+/**
+ * Every attempt has a bound, even when Timeout is empty: a server that sends headers and then stalls would
+ * otherwise hold the step until the platform kills it, with no word of why. Five minutes lets a 100 MB download
+ * (the default Max Response Size) through a 3 Mbit/s link, and keeps two attempts inside Prismatic's 15-minute step.
+ */
+export const DEFAULT_ATTEMPT_TIMEOUT_MS = 5 * 60_000;
+/** Test seam, like clock.ts: tests shorten the default bound to prove it applies; production never changes it. */
+export const attemptBounds = { defaultTimeoutMs: DEFAULT_ATTEMPT_TIMEOUT_MS };
+/** Node timers hold at most 2^31-1 ms; a longer delay fires at once (Node docs, setTimeout). */
+export const MAX_TIMER_MS = 2_147_483_647;
+/** The runner has about 1 GB: a body, its text and its parsed JSON must fit together, so 100 MB by default. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 100 * 1024 * 1024;
 
 // Keep-alive agents shared by every step in this process: a warm runner skips the TLS handshake.
 const httpAgent = new http.Agent({ keepAlive: true });
@@ -50,6 +68,20 @@ export async function sendFollowingRedirects(
   endpoint: GraphEndpoint,
   accessToken: string,
 ): Promise<WireResponse> {
+  const deadline = startDeadline(request.timeoutMs);
+  try {
+    return await followRedirects(request, endpoint, accessToken, deadline);
+  } finally {
+    deadline.clear();
+  }
+}
+
+async function followRedirects(
+  request: WireRequest,
+  endpoint: GraphEndpoint,
+  accessToken: string,
+  deadline: Deadline,
+): Promise<WireResponse> {
   let { method, url, body } = request;
   let headers = { ...request.headers };
   for (let hop = 0; ; hop++) {
@@ -58,7 +90,7 @@ export async function sendFollowingRedirects(
     // Security: the token goes to the Graph origin only; a pre-authenticated download host gets none.
     if (onGraph) hopHeaders.Authorization = `Bearer ${accessToken}`;
 
-    const response = await sendOnce({ method, url, headers: hopHeaders, body, timeoutMs: request.timeoutMs }, endpoint);
+    const response = await sendOnce({ ...request, method, url, headers: hopHeaders, body }, endpoint, deadline);
     const location = response.headers.location;
     if (!REDIRECT_STATUSES.has(response.status) || !location) return response;
     if (hop >= MAX_REDIRECTS) {
@@ -81,53 +113,149 @@ export async function sendFollowingRedirects(
 }
 
 /** A request that carries no Graph token (a sign-in to the token endpoint); redirects are not followed. */
-export function sendWithoutToken(request: WireRequest, loopback: boolean): Promise<WireResponse> {
-  return sendOnce(request, { origin: request.url.origin, versionRoot: request.url.origin, loopback });
+export async function sendWithoutToken(request: WireRequest, loopback: boolean): Promise<WireResponse> {
+  const deadline = startDeadline(request.timeoutMs);
+  try {
+    return await sendOnce(request, { origin: request.url.origin, versionRoot: request.url.origin, loopback }, deadline);
+  } finally {
+    deadline.clear();
+  }
 }
 
-async function sendOnce(request: WireRequest, endpoint: GraphEndpoint): Promise<WireResponse> {
+interface Deadline {
+  signal: AbortSignal;
+  /** What to say when the deadline passed. */
+  describe(): string;
+  clear(): void;
+}
+
+function startDeadline(timeoutMs: number | undefined): Deadline {
+  const ms = Math.min(timeoutMs ?? attemptBounds.defaultTimeoutMs, MAX_TIMER_MS);
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), ms);
+  return {
+    signal: controller.signal,
+    describe: () =>
+      timeoutMs !== undefined
+        ? `no complete answer within ${ms} ms (Timeout)`
+        : `no complete answer within ${ms % 60_000 === 0 ? `${ms / 60_000} minutes` : `${ms} ms`} (the bound used when Timeout is empty)`,
+    clear: () => clearTimeout(timer),
+  };
+}
+
+// Content codings the client can undo, in the order it prefers them.
+const DECODERS: Record<string, () => Transform> = {
+  gzip: () => zlib.createGunzip(),
+  "x-gzip": () => zlib.createGunzip(),
+  deflate: () => zlib.createInflate(),
+  br: () => zlib.createBrotliDecompress(),
+};
+const ACCEPT_ENCODING = "gzip, deflate, br";
+
+async function sendOnce(request: WireRequest, endpoint: GraphEndpoint, deadline: Deadline): Promise<WireResponse> {
+  if (deadline.signal.aborted) throw new TransportFailure(deadline.describe(), true);
+  let response: AxiosResponse<Readable>;
   try {
-    const response = await axios.request<Buffer>({
+    response = await axios.request<Readable>({
       method: request.method,
       url: request.url.href,
-      headers: request.headers,
+      headers: { "Accept-Encoding": ACCEPT_ENCODING, ...request.headers },
       data: request.body,
-      responseType: "arraybuffer",
-      transformResponse: [(data: unknown) => data],
+      // The body is read below, so that the deadline and the size bound cover it, and decoded there.
+      responseType: "stream",
+      decompress: false,
+      signal: deadline.signal,
       validateStatus: () => true,
       maxRedirects: 0,
-      timeout: request.timeoutMs ?? 0,
       maxBodyLength: Infinity,
-      maxContentLength: Infinity,
+      maxContentLength: -1,
       httpAgent,
       httpsAgent,
       // A proxy configured for the registry must not capture calls to the loopback emulator.
       proxy: endpoint.loopback ? false : undefined,
     });
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(response.headers ?? {})) {
-      if (value === undefined || value === null) continue;
-      headers[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : String(value);
-    }
-    return {
-      status: response.status,
-      statusText: response.statusText ?? "",
-      headers,
-      body: Buffer.isBuffer(response.data) ? response.data : Buffer.from(response.data ?? []),
-      url: request.url,
-    };
   } catch (error) {
-    throw new TransportFailure(describeNetworkError(error, request.timeoutMs), true);
+    throw new TransportFailure(deadline.signal.aborted ? deadline.describe() : describeNetworkError(error), true);
   }
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(response.headers ?? {})) {
+    if (value === undefined || value === null) continue;
+    headers[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : String(value);
+  }
+  const body = await readBody(response.data, headers, response.status, request, deadline);
+  return { status: response.status, statusText: response.statusText ?? "", headers, body, url: request.url };
 }
 
-function describeNetworkError(error: unknown, timeoutMs?: number): string {
+/**
+ * Reads the body under the deadline and the size bound. A compressed answer is bounded by its decoded size
+ * (a small gzip can expand a thousandfold); a Content-Length over the bound fails before a byte is read.
+ */
+async function readBody(
+  raw: Readable,
+  headers: Record<string, string>,
+  status: number,
+  request: WireRequest,
+  deadline: Deadline,
+): Promise<Buffer> {
+  const limit = request.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  const tooLarge = (size: string) =>
+    new TransportFailure(
+      `the answer (status ${status}) is larger than Max Response Size (${formatBytes(limit)}): ${size}. Ask for less (for example $select or $top), or raise Max Response Size`,
+      false,
+    );
+  const coding = (headers["content-encoding"] ?? "").trim().toLowerCase();
+  const declared = /^\d+$/.test(headers["content-length"] ?? "") ? Number(headers["content-length"]) : undefined;
+  if (declared !== undefined && declared > limit && (coding === "" || coding === "identity")) {
+    raw.destroy();
+    throw tooLarge(`Content-Length is ${formatBytes(declared)}`);
+  }
+  // HEAD, 204, 304 and an empty body carry no bytes to decode, whatever Content-Encoding says (RFC 9110 §8.4).
+  const bodiless = request.method === "HEAD" || status === 204 || status === 304 || declared === 0;
+  const makeDecoder = coding && coding !== "identity" && !bodiless ? DECODERS[coding] : undefined;
+  // The caller gets the decoded bytes: the headers must not describe the encoded ones.
+  if (makeDecoder) {
+    delete headers["content-encoding"];
+    delete headers["content-length"];
+  }
+  const decoded = makeDecoder ? pipeline(raw, makeDecoder(), () => undefined) : raw;
+  const onAbort = () => raw.destroy();
+  deadline.signal.addEventListener("abort", onAbort);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of decoded as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) {
+        raw.destroy();
+        throw tooLarge(makeDecoder ? `more than that once decoded (${coding})` : "more than that arrived");
+      }
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    if (error instanceof TransportFailure) throw error;
+    if (deadline.signal.aborted) throw new TransportFailure(deadline.describe(), true);
+    // A body cut off mid-way (Content-Length not reached, a chunked stream or a compressed stream that ends early) is
+    // a network failure: the same request may well succeed again.
+    const expected = declared !== undefined && !makeDecoder ? ` of ${declared}` : "";
+    throw new TransportFailure(`the answer (status ${status}) was cut off before its end (${size}${expected} bytes received)`, true);
+  } finally {
+    deadline.signal.removeEventListener("abort", onAbort);
+  }
+  if (declared !== undefined && !makeDecoder && !bodiless && size < declared) {
+    throw new TransportFailure(`the answer (status ${status}) was cut off before its end (${size} of ${declared} bytes received)`, true);
+  }
+  return Buffer.concat(chunks);
+}
+
+function formatBytes(bytes: number): string {
+  const mb = bytes / (1024 * 1024);
+  return mb >= 1 ? `${Number.isInteger(mb) ? mb : mb.toFixed(1)} MB` : `${bytes} bytes`;
+}
+
+function describeNetworkError(error: unknown): string {
   const e = error as AxiosError & { cause?: { code?: string } };
   const code = e.code ?? e.cause?.code;
   switch (code) {
-    case "ECONNABORTED":
-    case "ETIMEDOUT":
-      return timeoutMs ? `no answer within ${timeoutMs} ms (Timeout)` : "the request timed out";
     case "ECONNRESET":
       return "the connection was reset before the answer was complete";
     case "ECONNREFUSED":
@@ -135,9 +263,6 @@ function describeNetworkError(error: unknown, timeoutMs?: number): string {
     case "ENOTFOUND":
     case "EAI_AGAIN":
       return "the host name could not be resolved";
-    case "ERR_BAD_RESPONSE":
-    case "ERR_STREAM_PREMATURE_CLOSE":
-      return "the answer was cut off before its end";
     default:
       // The message of a socket error names no header, so it cannot carry the token.
       return code ? `${e.message} (${code})` : e.message || "unknown network error";

@@ -211,7 +211,7 @@ describe("faults", () => {
     expect(em.log).toHaveLength(1);
   });
 
-  it("resets the socket, truncates the body and delays on request", async () => {
+  it("resets the socket, truncates or stalls the body and delays on request", async () => {
     em.addFault({ path: "/me", fault: { kind: "reset" } });
     await expect(call("/v1.0/me")).rejects.toThrow();
     expect(em.log[0].status).toBe(0);
@@ -220,6 +220,16 @@ describe("faults", () => {
     const truncated = await call("/v1.0/users?$top=50");
     expect(truncated.status).toBe(200);
     await expect(truncated.text()).rejects.toThrow();
+
+    em.addFault({ path: "/users", fault: { kind: "stall" } });
+    const stalled = await call("/v1.0/users?$top=50");
+    expect(stalled.status).toBe(200);
+    const reader = stalled.body!.getReader();
+    const first = await reader.read();
+    expect(Number(stalled.headers.get("content-length"))).toBeGreaterThan(first.value!.length);
+    const next = await Promise.race([reader.read(), new Promise((resolve) => setTimeout(() => resolve("stalled"), 150))]);
+    expect(next).toBe("stalled");
+    await reader.cancel();
 
     em.addFault({ path: "/me", fault: { kind: "slow", delayMs: 150 } });
     const started = Date.now();

@@ -368,7 +368,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
             }
           : { "request-id": requestId, SPRequestGuid: requestId };
       entry.status = reply.status;
-      write(res, { ...reply, headers: { ...common, ...reply.headers } }, method === "HEAD", fault?.kind === "truncate");
+      write(res, { ...reply, headers: { ...common, ...reply.headers } }, method === "HEAD", fault?.kind === "truncate" || fault?.kind === "stall" ? fault.kind : undefined);
     } finally {
       if (counted) throttle.leave(token);
     }
@@ -462,17 +462,18 @@ function preflight(req: IncomingMessage): Reply {
   return { status: 200, headers, body: Buffer.alloc(0), chunked: false };
 }
 
-function write(res: ServerResponse, reply: Reply, head: boolean, truncate: boolean): void {
+function write(res: ServerResponse, reply: Reply, head: boolean, cut?: "truncate" | "stall"): void {
   for (const [name, value] of Object.entries(reply.headers)) res.setHeader(name, value);
   const bodiless = reply.status === 204 || reply.status === 304;
-  if (truncate) {
+  if (cut) {
     // Promise more bytes than are sent, then close: the client's body read must fail.
     const sent = reply.body.length >= 2 ? reply.body.subarray(0, Math.floor(reply.body.length / 2)) : reply.body;
     res.setHeader("Content-Length", reply.body.length >= 2 ? reply.body.length : reply.body.length + 64);
     res.writeHead(reply.status);
     res.flushHeaders();
     if (sent.length > 0) res.write(sent);
-    res.socket?.end();
+    // A stalled body keeps the socket open; closing the emulator destroys it.
+    if (cut === "truncate") res.socket?.end();
     return;
   }
   if (head) {

@@ -86,6 +86,8 @@ export type Fault =
   | { kind: "reset" }
   | { kind: "slow"; delayMs: number }
   | { kind: "truncate" }
+  /** Headers and half the body (Content-Length promises all of it), then nothing more until the client gives up. */
+  | { kind: "stall" }
   /**
    * A hostile or broken server: answer exactly this (status, headers, body), bypassing routing. For tests of what
    * the client does with answers Graph would never send (invalid JSON, a nextLink that loops, a malformed $batch).
@@ -94,7 +96,7 @@ export type Fault =
 
 /**
  * A scripted fault. Rules also fire for JSON batch items (matched on the item's method and path), except
- * `reset` and `truncate`, which only real HTTP requests can suffer; a `slow` item delays the whole batch answer.
+ * `reset`, `truncate` and `stall`, which only real HTTP requests can suffer; a `slow` item delays the whole batch answer.
  */
 export interface FaultRule {
   method?: string;

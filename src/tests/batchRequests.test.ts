@@ -79,6 +79,20 @@ describe("Batch Requests", () => {
     expect(sent[1][0].dependsOn).toBeUndefined();
   });
 
+  it("runs a dependsOn chain listed last-first as one envelope after another, dependencies first", async () => {
+    const ids = Array.from({ length: 60 }, (_, i) => `s${i}`);
+    const requests = ids.map((id, i) => ({ id, method: "GET", url: "/me?$select=id", ...(i < 59 ? { dependsOn: [`s${i + 1}`] } : {}) }));
+    const results = await batch({ requests: JSON.stringify(requests) });
+
+    expect(results.map((r) => [r.id, r.status])).toEqual(ids.map((id) => [id, 200]));
+    const reversed = [...ids].reverse();
+    const sent = envelopes();
+    expect(sent.map((e) => e.map((r) => r.id))).toEqual([reversed.slice(0, 20), reversed.slice(20, 40), reversed.slice(40)]);
+    // Inside an envelope Graph runs the chain by dependsOn; across envelopes the connector waits instead.
+    expect(sent.map((e) => e[0].dependsOn)).toEqual([undefined, undefined, undefined]);
+    expect(sent[1][1].dependsOn).toEqual(["s39"]);
+  });
+
   it("fails the step with a summary naming each failed id, status and code, unless asked only to report", async () => {
     const error = await failureOf(
       batch({
@@ -147,6 +161,7 @@ describe("Batch Requests", () => {
     ["an empty list", "[]", /^Requests: is empty/],
     ["a bad method", [{ method: "FETCH", url: "/me" }], /^Requests: request 1 \(id '1'\): method 'FETCH' is not one of/],
     ["a duplicate id", [{ id: "1", method: "GET", url: "/me" }, { id: 1, method: "GET", url: "/me" }], /^Requests: request 2: id '1' is used twice/],
+    ["ids that differ only in case", [{ id: "a", method: "GET", url: "/me" }, { id: "A", method: "GET", url: "/me" }], /^Requests: request 2: id 'A' is used twice; ids must be unique \(Graph ignores case\)$/],
     ["an unknown dependency", [{ id: "a", method: "GET", url: "/me", dependsOn: ["z"] }], /^Requests: request 'a' depends on 'z', which is not in the list/],
     ["a cycle", [{ id: "a", method: "GET", url: "/me", dependsOn: ["b"] }, { id: "b", method: "GET", url: "/me", dependsOn: ["a"] }], /^Requests: dependsOn forms a cycle: a → b → a/],
     ["a text body without Content-Type", [{ method: "POST", url: "/me/sendMail", body: "hello" }], /^Requests: request 1 \(id '1'\): a text body needs a Content-Type header/],
@@ -157,6 +172,35 @@ describe("Batch Requests", () => {
     const error = await failureOf(batch({ requests: typeof requests === "string" ? requests : JSON.stringify(requests) }));
     expect(error.message).toMatch(message);
     expect(env.emulator.log).toHaveLength(0);
+  });
+
+  it.each([
+    ["a Graph URL whose path smuggles //host", "{origin}/v1.0//evil.example/x", /becomes '\/evil\.example\/x' relative to the version root, which starts with '\/' after the version/],
+    ["a Graph URL whose path makes it protocol-relative", "{origin}/v1.0///evil.example/x", /becomes '\/\/evil\.example\/x' relative to the version root, which is protocol-relative/],
+    ["a Graph URL whose path is protocol-relative once decoded", "{origin}/v1.0/%2F%2Fevil.example/x", /becomes '%2F%2Fevil\.example\/x' relative to the version root, which is protocol-relative/],
+    // The URL check sees the raw text before the URL parser can turn the backslash into '/'.
+    ["a Graph URL with a backslash the URL parser would turn into '/'", "{origin}/v1.0/\\evil.example/x", /contains a backslash, which is not allowed in a Graph URL/],
+    ["a Graph URL whose path starts with a scheme", "{origin}/v1.0/https:%2F%2Fevil.example/x", /becomes 'https:%2F%2Fevil\.example\/x' relative to the version root, which starts with a scheme/],
+    ["a path that starts with a scheme", "/https:evil.example/x", /becomes 'https:evil\.example\/x' relative to the version root, which starts with a scheme/],
+    ["a path with an encoded backslash", "/%5Cevil.example", /becomes '%5Cevil\.example' relative to the version root, which contains a backslash or a control character/],
+    ["a path with encoded control characters", "/me%0D%0AHost:%20evil", /which contains a backslash or a control character/],
+    ["a path that repeats the version to smuggle //host", "/v1.0//evil.example/x", /url: '\/v1\.0\/\/evil\.example\/x' starts with an API version/],
+  ])("refuses %s, naming the request, before sending anything", async (_what, url, message) => {
+    const error = await failureOf(batch({ requests: JSON.stringify([{ method: "GET", url: "/me" }, { id: "x", method: "GET", url: url.replace("{origin}", env.emulator.origin) }]) }));
+    expect(error.message).toMatch(/^Requests: request 2 \(id 'x'\): url:? /);
+    expect(error.message).toMatch(message);
+    expect(env.emulator.log).toHaveLength(0);
+  });
+
+  it("keeps item paths with colons and percent-encoding as given", async () => {
+    await batch({
+      failOnItemError: "false",
+      requests: [
+        { method: "GET", url: "/me/drive/root:/reports/q3.csv:/content" },
+        { method: "GET", url: `${env.emulator.origin}/v1.0/users/adele%40contoso.onmicrosoft.com?$select=id` },
+      ],
+    });
+    expect(envelopes()[0].map((r) => r.url)).toEqual(["me/drive/root:/reports/q3.csv:/content", "users/adele%40contoso.onmicrosoft.com?$select=id"]);
   });
 
   it("refuses a Batch Size above Graph's limit of 20", async () => {

@@ -95,7 +95,8 @@ describe("Fetch All Pages", () => {
     process.env[BASE_URL_ENV] = `http://127.0.0.1:${(rogue.address() as AddressInfo).port}`;
     try {
       const error = await failureOf(fetchAll({ url: "/users" }));
-      expect(error.message).toMatch(/^URL: 'https:\/\/evil\.example\.com' is not the Microsoft Graph origin in use/);
+      expect(error.message).toMatch(/^Reading page 2 failed after 1 page and 1 item\.\nURL: 'https:\/\/evil\.example\.com' is not the Microsoft Graph origin in use/);
+      expect(error.resumeFrom).toBeUndefined();
       expect(seen).toEqual(["GET /v1.0/users"]);
     } finally {
       process.env[BASE_URL_ENV] = saved;

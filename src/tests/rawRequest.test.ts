@@ -321,7 +321,7 @@ describe("error retries (the spec's inputs)", () => {
   it("applies Timeout to each attempt", async () => {
     env.emulator.addFault({ path: "/me", fault: { kind: "slow", delayMs: 1_000 } });
     const error = await failureOf(rawRequest(env, { url: "/me", timeout: "100" }));
-    expect(error.message).toContain("no answer within 100 ms (Timeout)");
+    expect(error.message).toContain("no complete answer within 100 ms (Timeout)");
 
     env.emulator.reset();
     env.emulator.addFault({ path: "/me", fault: { kind: "slow", delayMs: 1_000 } });

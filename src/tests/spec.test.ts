@@ -115,6 +115,7 @@ describe("the component as the spec defines it", () => {
       ["apiVersion", "API Version", "v1.0"],
       ["maxThrottleRetries", "Max Throttle Retries", "5"],
       ["maxRetryAfterSeconds", "Longest Throttle Wait (s)", "120"],
+      ["maxResponseBytes", "Max Response Size (MB)", "100"],
     ]);
   });
 
