@@ -8,6 +8,14 @@
  * failures with `addFault` (also hits batch items), turn on per-token throttling with `setThrottle`, and read
  * every request (and each batch item, `batchItems`) from `log`.
  *
+ * Change notifications: `/subscriptions` (create runs the validation handshake against both URLs; per-resource
+ * maximum lifetimes; expiry on the `now` clock), `/me/mailFolders…` and `/me/messages…` (also under /users/{id})
+ * with per-folder message delta. Writes to users, messages (and `mailbox.receive`) and drive uploads are
+ * queued for matching subscriptions and POSTed by `flushNotifications()` (or by themselves with
+ * `notifications.autoDeliverMs`), batched per notificationUrl, retried while the receiver fails, encrypted
+ * with signed validation tokens when a subscription includes resource data; `sendLifecycleEvent` provokes
+ * lifecycle notifications and `deliveries` logs every POST.
+ *
  * With `identity`, an Entra ID v2.0 login host (identity.ts) runs alongside and Graph accepts the access tokens
  * it issues: expiry on the injected clock, audience per `cloud` (CLOUD_RESOURCES), app-only tokens refused on
  * /me, delegated scopes deciding directory reads and writes, /me as the token's signed-in user.

@@ -126,6 +126,32 @@ describe("mail folders and messages", () => {
   });
 });
 
+describe("sendMail", () => {
+  it("files a copy in Sent Items and delivers to the Inbox of recipients in the tenant, notifying their subscribers", async () => {
+    const colleague = userIdFor(4);
+    const upn = String((await graph<{ userPrincipalName: string }>("GET", `/users/${colleague}`)).json.userPrincipalName);
+    const sub = await graph<{ id: string }>("POST", "/subscriptions", {
+      changeType: "created",
+      notificationUrl: hook.url,
+      resource: `users/${colleague}/mailFolders('Inbox')/messages`,
+      expirationDateTime: new Date(Date.now() + 3_600_000).toISOString(),
+      clientState: "colleague",
+    });
+    const sent = await graph("POST", "/me/sendMail", {
+      message: { subject: "Lunch?", body: { contentType: "text", content: "Noon?" }, toRecipients: [{ emailAddress: { address: upn } }, { emailAddress: { address: "someone@fabrikam.com" } }] },
+    });
+    expect(sent.status).toBe(202);
+    const inbox = await graph<Collection<Message>>("GET", `/users/${colleague}/mailFolders/inbox/messages`);
+    expect(inbox.json.value.map((m) => [m.subject, m.from?.emailAddress?.address, m.isRead])).toEqual([["Lunch?", "MeganB@contoso.onmicrosoft.com", false]]);
+    const sentItems = await graph<Collection<Message>>("GET", "/me/mailFolders/sentitems/messages?$top=1");
+    expect(sentItems.json.value[0].subject).toBe("Lunch?");
+    await em.flushNotifications();
+    expect(hook.notifications()[0].value.map((n) => [n.subscriptionId, n.changeType, n.resource])).toEqual([
+      [sub.json.id, "created", `Users/${colleague}/Messages/${String(inbox.json.value[0].id)}`],
+    ]);
+  });
+});
+
 describe("message delta per folder", () => {
   it("syncs a folder in pages, then reports created, updated and removed messages, then 410 once tokens expire", async () => {
     for (let i = 0; i < 3; i++) em.mailbox.receive({ subject: `Old ${i}` });

@@ -141,6 +141,27 @@ export class EmulatedMailbox {
     });
   }
 
+  /**
+   * POST /me/sendMail (DC user-sendmail.md): a copy in the sender's Sent Items unless `saveToSentItems` is false,
+   * and the message in the Inbox of every recipient who is a user of this tenant (others are outside the emulator).
+   */
+  send(senderId: string, message: Partial<Message>, saveToSentItems: boolean): void {
+    const sender = this.box(senderId);
+    const from = recipient(sender.displayName, sender.address);
+    const at = iso(this.now());
+    const fields: Partial<Message> = { ...message, from, sender: from, sentDateTime: at, receivedDateTime: at, isDraft: false };
+    if (saveToSentItems) this.insert(sender, this.folder(sender, "sentitems"), { ...fields, isRead: true });
+    const addresses = [...(message.toRecipients ?? []), ...(message.ccRecipients ?? []), ...(message.bccRecipients ?? [])]
+      .map((r) => r.emailAddress?.address)
+      .filter((a): a is string => typeof a === "string");
+    for (const address of new Set(addresses.map((a) => a.toLowerCase()))) {
+      if (!this.owner(address)) continue;
+      const box = this.box(address);
+      // Bcc recipients are not shown to anyone but the sender.
+      this.insert(box, this.folder(box, "inbox"), { ...fields, bccRecipients: [], isRead: false });
+    }
+  }
+
   /** The folder id a reference (id or well-known name, any case) names in a user's mailbox. */
   folderId(userId: string, reference: string): string | undefined {
     return this.owner(userId) ? this.findFolder(this.box(userId), reference)?.id : undefined;
@@ -311,7 +332,7 @@ export class EmulatedMailbox {
       folderId: folder.id,
       folderWellKnownName: folder.wellKnownName,
       changeKey: changeType === "deleted" ? undefined : (stored.message.changeKey ?? undefined),
-      resource: changeType === "deleted" ? undefined : this.json(stored.message),
+      resource: changeType === "deleted" ? undefined : { "@odata.type": "#Microsoft.Graph.Message", ...this.json(stored.message) },
     });
   }
 

@@ -1,4 +1,5 @@
 import { failureReason, notificationId, SubscriptionStore, type ChangeType, type EmulatedSubscription } from "./subscriptions";
+import { encryptResourceData, signValidationToken, type EncryptedContent } from "./richNotifications";
 import { TENANT_ID, type Entity } from "./tenant";
 
 /**
@@ -46,21 +47,38 @@ export interface DeliveryLogEntry {
 
 export type LifecycleEvent = "reauthorizationRequired" | "subscriptionRemoved" | "missed";
 
-/** Hook for rich notifications: what an item of a subscription with includeResourceData carries. */
+/** What an item of a subscription with includeResourceData carries, and the POST's validation tokens. */
 export interface RichNotifications {
-  encryptedContent(sub: EmulatedSubscription, resource: Entity): Entity;
+  encryptedContent(sub: EmulatedSubscription, resource: Entity): EncryptedContent;
   validationToken(sub: EmulatedSubscription): string;
+}
+
+/**
+ * Graph's rich notifications (DC concepts/change-notifications-with-resource-data.md): the resource encrypted for
+ * the subscription's certificate, and a validation token per app and tenant signed with the sign-in host's keys.
+ */
+export function graphRichNotifications(now: () => number): RichNotifications {
+  return {
+    encryptedContent: (sub, resource) => encryptResourceData(resource, String(sub.encryptionCertificate), String(sub.encryptionCertificateId)),
+    validationToken: (sub) => signValidationToken({ audience: sub.applicationId, tenantId: TENANT_ID, now: now() }),
+  };
 }
 
 interface Pending {
   subscriptionId: string;
   url: string;
   item: Entity;
+  /** Emulator clock when the change happened. */
+  queuedAt: number;
 }
+
+/** "Graph retries … for up to 4 hours; after that, the notification is dropped" (reference §5.3). */
+const REDELIVERY_WINDOW_MS = 4 * 3600_000;
 
 export interface DeliveryOptions {
   /** Budget for a delivery POST; Graph's client timeout is 3 s (reference §5.3). */
   deliveryTimeoutMs: number;
+  now: () => number;
   resolve: TenantResolver;
   rich?: RichNotifications;
 }
@@ -125,8 +143,9 @@ function notificationItem(sub: EmulatedSubscription, change: ResourceChange, cha
       return item;
     }
     case "driveItem":
-      // OneDrive notifications say only that something under the subscribed root changed; the receiver asks delta
-      // what (DC concepts/webhook-receiver… OneDrive "scan the hierarchy with delta"). No resourceData is sent.
+      // OneDrive notifications say only that something under the subscribed root changed ("For OneDrive, this will
+      // always be updated"; no resource data: OneDrive docs, resources/webhooknotification.md); the receiver asks
+      // delta what changed.
       return { ...head, resource: sub.resource, tenantId: TENANT_ID };
   }
 }
@@ -134,6 +153,8 @@ function notificationItem(sub: EmulatedSubscription, change: ResourceChange, cha
 export class NotificationHub {
   private pending: Pending[] = [];
   private flushing: Promise<DeliveryLogEntry[]> = Promise.resolve([]);
+  /** Auto delivery's wait per failing URL (real time: the timer runs in real time). */
+  private backoff = new Map<string, { failures: number; until: number }>();
   readonly deliveries: DeliveryLogEntry[] = [];
 
   constructor(
@@ -147,7 +168,12 @@ export class NotificationHub {
     for (const sub of this.store.list()) {
       if (!sub.changeType.split(",").includes(changeType)) continue;
       if (!matches(sub, change, this.options.resolve)) continue;
-      this.pending.push({ subscriptionId: sub.id, url: sub.notificationUrl, item: notificationItem(sub, change, changeType, this.options.rich) });
+      this.pending.push({
+        subscriptionId: sub.id,
+        url: sub.notificationUrl,
+        item: notificationItem(sub, change, changeType, this.options.rich),
+        queuedAt: this.options.now(),
+      });
     }
   }
 
@@ -163,32 +189,47 @@ export class NotificationHub {
 
   clear(): void {
     this.pending = [];
+    this.backoff.clear();
     this.deliveries.length = 0;
   }
 
-  /** Delivers everything queued now; flushes run one after another, never two at once. */
-  flush(): Promise<DeliveryLogEntry[]> {
-    const next = this.flushing.then(() => this.deliverPending());
+  /**
+   * Delivers everything queued now; flushes run one after another, never two at once. `dueOnly` (auto delivery)
+   * leaves alone a URL that failed recently: it waits 1 s after the first failure, doubling up to 60 s, so a
+   * receiver that is down is not hammered every tick (Graph's own redelivery schedule is not documented).
+   */
+  flush(options: { dueOnly?: boolean } = {}): Promise<DeliveryLogEntry[]> {
+    const next = this.flushing.then(() => this.deliverPending(options.dueOnly === true));
     this.flushing = next.catch(() => []);
     return next;
   }
 
-  private async deliverPending(): Promise<DeliveryLogEntry[]> {
+  private async deliverPending(dueOnly: boolean): Promise<DeliveryLogEntry[]> {
     // Expired or deleted subscriptions deliver nothing, even what was queued before they ended.
     const live = new Map(this.store.list().map((s) => [s.id, s]));
-    const batch = this.pending.filter((p) => live.has(p.subscriptionId));
+    const now = this.options.now();
+    const batch = this.pending.filter((p) => live.has(p.subscriptionId) && now - p.queuedAt <= REDELIVERY_WINDOW_MS);
     this.pending = [];
     const byUrl = new Map<string, Pending[]>();
     for (const p of batch) byUrl.set(p.url, [...(byUrl.get(p.url) ?? []), p]);
+    const waiting = (url: string): boolean => dueOnly && (this.backoff.get(url)?.until ?? 0) > Date.now();
+    for (const [url, items] of byUrl) if (waiting(url)) this.pending.push(...items);
     const entries = await Promise.all(
-      [...byUrl.entries()].map(async ([url, items]) => {
+      [...byUrl.entries()].filter(([url]) => !waiting(url)).map(async ([url, items]) => {
         const body: DeliveryLogEntry["body"] = { value: items.map((p) => p.item) };
         const rich = this.options.rich;
         const richSubs = [...new Set(items.map((p) => p.subscriptionId))].map((id) => live.get(id)).filter((s) => s?.includeResourceData);
         // One validation token per app and tenant in the POST (DC change-notifications-with-resource-data.md).
         if (rich && richSubs.length > 0) body.validationTokens = [...new Map(richSubs.map((s) => [s?.applicationId, s])).values()].map((s) => rich.validationToken(s as EmulatedSubscription));
         const entry = await this.post("notification", url, body);
-        if (!entry.delivered) this.pending.push(...items);
+        if (entry.delivered) {
+          this.backoff.delete(url);
+        } else {
+          // Back in front of anything queued meanwhile, so redelivery keeps the order of the changes.
+          this.pending = [...items, ...this.pending];
+          const failures = (this.backoff.get(url)?.failures ?? 0) + 1;
+          this.backoff.set(url, { failures, until: Date.now() + Math.min(1000 * 2 ** (failures - 1), 60_000) });
+        }
         return entry;
       }),
     );
@@ -264,11 +305,11 @@ export class ChangeNotifications {
       validationTimeoutMs: options.validationTimeoutMs ?? 10_000,
       onRemoved: (id) => this.hub.forget(id),
     });
-    this.hub = new NotificationHub(this.store, { deliveryTimeoutMs: options.deliveryTimeoutMs ?? 3_000, resolve, rich });
+    this.hub = new NotificationHub(this.store, { deliveryTimeoutMs: options.deliveryTimeoutMs ?? 3_000, now, resolve, rich: rich ?? graphRichNotifications(now) });
     const every = options.autoDeliverMs ?? false;
     if (every !== false) {
       this.timer = setInterval(() => {
-        if (this.hub.queued > 0) void this.hub.flush();
+        if (this.hub.queued > 0) void this.hub.flush({ dueOnly: true });
       }, every);
       this.timer.unref();
     }

@@ -1,5 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 
+import type { Message } from "@microsoft/microsoft-graph-types";
+
 import { deltaQuery, type DeltaContext, type DeltaTokens } from "./delta";
 import { DEMO_CLIENT_ID } from "./identity";
 import type { EmulatedMailbox } from "./mailbox";
@@ -214,7 +216,7 @@ function matchRoute(req: GraphRequest, state: TenantState): Match {
       });
     }
     if (second === "joinedteams" && segments.length === 2) return on(req, "teams", { GET: () => joinedTeams(req, state) });
-    if (second === "sendmail" && segments.length === 2) return on(req, "outlook", { POST: () => sendMail(req) });
+    if (second === "sendmail" && segments.length === 2) return on(req, "outlook", { POST: () => sendMail(req, state) });
     if (second === "drive") {
       if (segments.length === 2) return on(req, "drive", { GET: () => getDrive(req, state) });
       if (third === "root" && segments.length === 3) return on(req, "drive", { GET: () => rootItem(req, state) });
@@ -625,10 +627,15 @@ function joinedTeams(req: GraphRequest, state: TenantState): Reply {
 }
 
 /** POST /me/sendMail: 202 Accepted, empty body, `Cache-Control: private`, `Content-Length: 0` (captured response). */
-function sendMail(req: GraphRequest): Reply {
+function sendMail(req: GraphRequest, state: TenantState): Reply {
   const type = header(req, "content-type") ?? "";
   // text/plain carries a base64 MIME message (DC user-sendmail.md, example 4).
-  if (!/^text\/plain/i.test(type)) readJson(req);
+  if (/^text\/plain/i.test(type)) return emptyReply(202, "outlook");
+  const body = readJson(req);
+  const message = body.message;
+  if (typeof message === "object" && message !== null && !Array.isArray(message)) {
+    state.mailbox.send(req.me ?? ME_ID, message as Partial<Message>, body.saveToSentItems !== false);
+  }
   return emptyReply(202, "outlook");
 }
 

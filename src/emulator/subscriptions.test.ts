@@ -3,7 +3,10 @@
  * CRUD and reauthorize, expiry on the emulator's clock, batched delivery with retries, lifecycle events.
  * A loopback receiver stands in for the webhook; the assertions are on what crossed the wire.
  */
-import { DEMO_CLIENT_ID, DEMO_TOKEN, startEmulator, type GraphEmulator } from "./index";
+import { constants, createDecipheriv, createHmac, privateDecrypt } from "node:crypto";
+
+import { base64DerOf, DEMO_CLIENT_ID, DEMO_TOKEN, startEmulator, type GraphEmulator } from "./index";
+import { makeTestCertificate } from "./x509";
 import { startReceiver, type Receiver } from "./testReceiver";
 import { ME_ID, TENANT_ID, userIdFor } from "./tenant";
 
@@ -12,6 +15,8 @@ let hook: Receiver;
 let other: Receiver;
 let virtualMs = 0;
 const MINUTE = 60_000;
+const certificate = makeTestCertificate();
+const encryptionCertificate = base64DerOf(certificate.certificatePem);
 
 beforeAll(async () => {
   em = await startEmulator({ now: () => Date.now() + virtualMs, notifications: { validationTimeoutMs: 300, deliveryTimeoutMs: 300 } });
@@ -146,11 +151,14 @@ describe("POST /subscriptions", () => {
   });
 
   it("allows Outlook messages with resource data 1,440 minutes and requires the certificate and its id", async () => {
-    const rich = { resource: "me/messages", changeType: "created", includeResourceData: true, encryptionCertificate: "MIIB", encryptionCertificateId: "cert-1" };
+    const rich = { resource: "me/messages", changeType: "created", includeResourceData: true, encryptionCertificate, encryptionCertificateId: "cert-1" };
     expect((await subscribe({ ...rich, expirationDateTime: inMinutes(1_441) })).status).toBe(400);
     const missing = await subscribe({ ...rich, encryptionCertificateId: undefined, expirationDateTime: inMinutes(60) });
     expect(missing.status).toBe(400);
     expect((missing.json.error as { message: string }).message).toContain("encryptionCertificateId");
+    const notACertificate = await subscribe({ ...rich, encryptionCertificate: "MIIB", expirationDateTime: inMinutes(60) });
+    expect(notACertificate.status).toBe(400);
+    expect((notACertificate.json.error as { message: string }).message).toContain("encryptionCertificate");
     expect((await subscribe({ ...rich, expirationDateTime: inMinutes(1_439) })).status).toBe(201);
   });
 
@@ -166,6 +174,15 @@ describe("POST /subscriptions", () => {
 });
 
 describe("GET, PATCH, DELETE, reauthorize", () => {
+  it("moves an expiry under 45 minutes to 45 minutes, as Graph does", async () => {
+    const before = Date.now() + virtualMs;
+    const { status, json } = await subscribe({ expirationDateTime: inMinutes(5) });
+    expect(status).toBe(201);
+    const minutes = (Date.parse(String(json.expirationDateTime)) - before) / MINUTE;
+    expect(minutes).toBeGreaterThanOrEqual(45);
+    expect(minutes).toBeLessThan(45.5);
+  });
+
   it("lists, renews within the maximum, reauthorizes without extending, and deletes", async () => {
     const { json: created } = await subscribe();
     const id = String(created.id);
@@ -189,9 +206,9 @@ describe("GET, PATCH, DELETE, reauthorize", () => {
   });
 
   it("ends a subscription when its expiry passes on the emulator's clock: gone from GET, nothing delivered", async () => {
-    const { json } = await subscribe({ expirationDateTime: inMinutes(10) });
+    const { json } = await subscribe({ expirationDateTime: inMinutes(60) });
     await graph("PATCH", `/users/${userIdFor(3)}`, { jobTitle: "Before expiry" });
-    virtualMs += 11 * MINUTE;
+    virtualMs += 61 * MINUTE;
     expect((await graph("GET", `/subscriptions/${String(json.id)}`)).status).toBe(404);
     expect((await graph("GET", "/subscriptions")).json.value).toEqual([]);
     await graph("PATCH", `/users/${userIdFor(3)}`, { jobTitle: "After expiry" });
@@ -274,6 +291,20 @@ describe("delivery", () => {
     expect(em.deliveries).toHaveLength(3);
   });
 
+  it("gives up on a notification the receiver has refused for more than 4 hours, as Graph does", async () => {
+    await subscribe({ expirationDateTime: inMinutes(600) });
+    hook.respond((_req, res) => {
+      res.writeHead(500);
+      res.end();
+    });
+    await graph("PATCH", `/users/${userIdFor(8)}`, { city: "Quito" });
+    expect((await em.flushNotifications()).map((e) => e.status)).toEqual([500]);
+    virtualMs += 3 * 60 * MINUTE;
+    expect((await em.flushNotifications()).map((e) => e.status)).toEqual([500]);
+    virtualMs += 61 * MINUTE;
+    expect(await em.flushNotifications()).toEqual([]);
+  });
+
   it("announces a new user as updated and a drive upload as updated on me/drive/root", async () => {
     const users = (await subscribe()).json;
     const drive = (await subscribe({ resource: "me/drive/root", changeType: "updated", notificationUrl: other.url })).json;
@@ -321,9 +352,57 @@ describe("delivery", () => {
       });
       for (let i = 0; i < 100 && auto.deliveries.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
       expect(auto.deliveries.map((d) => [d.url, d.notifications, d.delivered])).toEqual([[other.url, 1, true]]);
+
+      // A failing receiver is not hammered every tick: auto delivery waits (1 s after a first failure) ...
+      other.respond((_req, res) => {
+        res.writeHead(503);
+        res.end();
+      });
+      await fetch(`${auto.origin}/v1.0/users/${userIdFor(2)}`, {
+        method: "PATCH",
+        headers: { Authorization: `Bearer ${DEMO_TOKEN}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ city: "Cusco" }),
+      });
+      for (let i = 0; i < 100 && auto.deliveries.length === 1; i++) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(auto.deliveries.map((d) => d.status)).toEqual([202, 503]);
+      // ... while an explicit flush still redelivers at once.
+      other.respond(null);
+      expect((await auto.flushNotifications()).map((d) => [d.status, d.notifications])).toEqual([[202, 1]]);
     } finally {
       await auto.close();
     }
+  });
+});
+
+describe("rich notifications", () => {
+  it("encrypts each message for the subscription's certificate and signs a validation token for the app", async () => {
+    const { json: sub } = await subscribe({
+      resource: "me/mailFolders('Inbox')/messages",
+      changeType: "created",
+      includeResourceData: true,
+      encryptionCertificate,
+      encryptionCertificateId: "flow-cert-1",
+    });
+    const message = em.mailbox.receive({ subject: "Encrypted hello" });
+    await em.flushNotifications();
+    const [posted] = hook.notifications();
+    expect(posted.validationTokens).toHaveLength(1);
+    const claims = JSON.parse(Buffer.from(String(posted.validationTokens?.[0]).split(".")[1], "base64url").toString("utf8")) as Record<string, unknown>;
+    expect([claims.aud, claims.iss, claims.appid]).toEqual([DEMO_CLIENT_ID, `https://sts.windows.net/${TENANT_ID}/`, "0bf30f3b-4a52-48df-9a82-234910c4a086"]);
+
+    const [item] = posted.value;
+    expect(item.subscriptionId).toBe(sub.id);
+    const content = item.encryptedContent as Record<string, string>;
+    expect(content.encryptionCertificateId).toBe("flow-cert-1");
+    expect(content.encryptionCertificateThumbprint).toBe(certificate.thumbprintSha1Hex);
+    // Decrypt as the docs describe (RSA-OAEP-SHA1 key, HMAC-SHA256 over the data, AES-CBC with the key's first 16 bytes as IV).
+    const key = privateDecrypt({ key: certificate.privateKeyPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha1" }, Buffer.from(content.dataKey, "base64"));
+    const data = Buffer.from(content.data, "base64");
+    expect(createHmac("sha256", key).update(data).digest("base64")).toBe(content.dataSignature);
+    const decipher = createDecipheriv("aes-256-cbc", key, key.subarray(0, 16));
+    const resource = JSON.parse(Buffer.concat([decipher.update(data), decipher.final()]).toString("utf8")) as Record<string, unknown>;
+    expect([resource["@odata.type"], resource.id, resource.subject]).toEqual(["#Microsoft.Graph.Message", message.id, "Encrypted hello"]);
   });
 });
 
@@ -350,5 +429,64 @@ describe("lifecycle events", () => {
   it("has nowhere to send lifecycle events without a lifecycle URL", async () => {
     const { json } = await subscribe();
     await expect(em.sendLifecycleEvent(String(json.id), "missed")).rejects.toThrow(/no lifecycleNotificationUrl/);
+  });
+});
+
+describe("the calling app", () => {
+  it("takes applicationId from an app-only token, lists only that app's subscriptions, and refuses me/ resources", async () => {
+    const other = "3f1d9b2e-6c4a-4e8b-9a7d-1b2c3d4e5f60";
+    const withIdentity = await startEmulator({
+      identity: { apps: [{ clientId: DEMO_CLIENT_ID, clientSecret: "demo-secret" }, { clientId: other, clientSecret: "other-secret" }] },
+    });
+    try {
+      const identity = withIdentity.identity;
+      if (!identity) throw new Error("no identity host");
+      const tokenFor = async (clientId: string, secret: string): Promise<string> => {
+        const res = await fetch(identity.tokenEndpoint(), {
+          method: "POST",
+          headers: { "Content-Type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams({ grant_type: "client_credentials", client_id: clientId, client_secret: secret, scope: `${withIdentity.graphResource}/.default` }),
+        });
+        return ((await res.json()) as { access_token: string }).access_token;
+      };
+      const call = async (token: string, method: string, path: string, body?: unknown) => {
+        const res = await fetch(`${withIdentity.origin}/v1.0${path}`, {
+          method,
+          headers: { Authorization: `Bearer ${token}`, ...(body ? { "Content-Type": "application/json" } : {}) },
+          body: body ? JSON.stringify(body) : undefined,
+        });
+        return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+      };
+      const mine = await tokenFor(other, "other-secret");
+      const demo = await tokenFor(DEMO_CLIENT_ID, "demo-secret");
+      const body = { changeType: "updated", notificationUrl: hook.url, resource: "users", expirationDateTime: inMinutes(60), clientState: "s" };
+      const created = await call(mine, "POST", "/subscriptions", body);
+      expect(created.status).toBe(201);
+      expect([created.json.applicationId, created.json.creatorId]).toEqual([other, other]);
+      expect(((await call(mine, "GET", "/subscriptions")).json.value as unknown[]).length).toBe(1);
+      expect((await call(demo, "GET", "/subscriptions")).json.value).toEqual([]);
+      expect((await call(demo, "GET", `/subscriptions/${String(created.json.id)}`)).status).toBe(404);
+      const me = await call(mine, "POST", "/subscriptions", { ...body, resource: "me/messages", changeType: "created" });
+      expect(me.status).toBe(400);
+    } finally {
+      await withIdentity.close();
+    }
+  });
+
+  it("answers 501 for a subscription created inside $batch, without calling the endpoint", async () => {
+    hook.requests.length = 0;
+    const res = await graph("POST", "/$batch", {
+      requests: [
+        {
+          id: "1",
+          method: "POST",
+          url: "/subscriptions",
+          headers: { "Content-Type": "application/json" },
+          body: { changeType: "updated", notificationUrl: hook.url, resource: "users", expirationDateTime: inMinutes(60) },
+        },
+      ],
+    });
+    expect((res.json.responses as { status: number }[])[0].status).toBe(501);
+    expect(hook.requests).toHaveLength(0);
   });
 });

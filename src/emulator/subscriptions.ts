@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 
 import { emptyReply, GraphError, jsonReply, type Reply } from "./http";
+import { parseEncryptionCertificate } from "./richNotifications";
 import type { Entity } from "./tenant";
 
 /**
@@ -63,6 +64,7 @@ const MAX_MINUTES: Record<LifetimeFamily, number> = {
   other: 4_230,
 };
 const OUTLOOK_RICH_MAX_MINUTES = 1_440;
+const MIN_LIFETIME_MS = 45 * 60_000;
 
 /** "At most 128 characters" (DC api-reference/v1.0/resources/subscription.md, clientState). */
 const MAX_CLIENT_STATE = 128;
@@ -281,11 +283,14 @@ export class SubscriptionStore {
     if (typeof value !== "string" || Number.isNaN(Date.parse(value))) throw invalidRequest("expirationDateTime is a required property and must be a date-time.");
     const at = Date.parse(value);
     const now = this.options.now();
+    // A past expiry is refused by the emulator; the docs only describe values in the future.
     if (at <= now) throw invalidRequest("Subscription expiration must be in the future.");
     if (at > now + maxMinutes * 60_000) {
       throw invalidRequest(`Subscription expiration can only be ${maxMinutes} minutes in the future.`);
     }
-    return at;
+    // "Any value under 45 minutes after the time of the request is automatically set to 45 minutes after the
+    // request time" (DC api-reference/v1.0/resources/subscription.md, expirationDateTime).
+    return Math.max(at, now + MIN_LIFETIME_MS);
   }
 
   /** POST /subscriptions → 201 after both URLs passed the handshake, else 400. */
@@ -313,6 +318,11 @@ export class SubscriptionStore {
       if (typeof body.encryptionCertificateId !== "string" || body.encryptionCertificateId.trim() === "") {
         throw invalidRequest("encryptionCertificateId is required when includeResourceData is true.");
       }
+      try {
+        parseEncryptionCertificate(body.encryptionCertificate);
+      } catch (error) {
+        throw invalidRequest(error instanceof Error ? error.message : String(error));
+      }
     }
     const maxLifetimeMinutes = this.maxMinutes(family, includeResourceData);
     const expiresAt = this.checkExpiration(body.expirationDateTime, maxLifetimeMinutes);
@@ -323,7 +333,8 @@ export class SubscriptionStore {
       const result = await validateEndpoint(url, this.options.validationTimeoutMs);
       this.validations.push(result);
       if (!result.ok) {
-        // Captured Graph text for a failed handshake [3p]; the docs give only the 400.
+        // Graph's text for a failed handshake as users quote it [3p] (learn.microsoft.com/answers/questions/416427);
+        // the docs give only the 400. The timeout text and the detail in parentheses are the emulator's own.
         throw new GraphError(
           400,
           "ValidationError",
@@ -433,8 +444,13 @@ export function createSubscription(ctx: SubscriptionRouteContext, body: Entity):
   return ctx.store.create(body, ctx.caller).then((sub) => jsonReply(201, { "@odata.context": context(ctx, true), ...subscriptionJson(sub) }, "gateway"));
 }
 
+/**
+ * Delegated callers see the calling app's subscriptions for the signed-in user; app-only callers all of the
+ * app's (DC api-reference/v1.0/api/subscription-list.md, the table of what each permission type returns).
+ */
 export function listSubscriptions(ctx: SubscriptionRouteContext): Reply {
-  const mine = ctx.store.list().filter((s) => s.applicationId === ctx.caller.applicationId);
+  const { applicationId, userId } = ctx.caller;
+  const mine = ctx.store.list().filter((s) => s.applicationId === applicationId && (userId === undefined || s.creatorId === userId));
   return jsonReply(200, { "@odata.context": context(ctx, false), value: mine.map(subscriptionJson) }, "gateway");
 }
 
