@@ -471,6 +471,21 @@ describe("rich notifications (resource data)", () => {
     expect(env.emulator.identity!.log.some((e) => e.url.includes("/discovery/v2.0/keys"))).toBe(true);
   });
 
+  it("end to end: a mail arriving in the Inbox reaches the flow decrypted from Graph's own delivery", async () => {
+    const h = await richFlow();
+    await h.deploy();
+    const before = env.graphRequests().length;
+    const message = env.emulator.mailbox.receive({ subject: "Board minutes", from: { emailAddress: { address: "megan@contoso.com" } } });
+    const [delivery] = await env.emulator.flushNotifications();
+    expect(delivery.status).toBe(202);
+    expect((delivery.body as { validationTokens?: string[] }).validationTokens).toHaveLength(1);
+    const execution = await h.waitFor((e) => e.result !== undefined && outputOf(e).branch === BRANCHES.notification);
+    const [notification] = outputOf(execution).data.notifications as Array<{ contentSource: string; content: { id: string; subject: string } }>;
+    expect(notification.contentSource).toBe("decrypted");
+    expect(notification.content).toMatchObject({ id: message.id, subject: "Board minutes" });
+    expect(env.graphRequests().length).toBe(before);
+  });
+
   it("drops an item whose data was tampered with, and keeps the others", async () => {
     const h = await richFlow();
     await h.deploy();
