@@ -226,10 +226,11 @@ const HELP = `Usage:
                                               the same against real Microsoft Entra; stores the sign-in in
                                               ~/.ms-graph-connector/login.json for later calls, which refresh it
   npm start -- logout                         forget the stored sign-in
-  npm start -- watch [resource]               the change-notification loop on the emulator: subscribe through the
+  npm start -- watch [resource] [--rich]      the change-notification loop on the emulator: subscribe through the
                                               Change Notifications trigger, make a change, print what the flow
                                               receives, unsubscribe on exit (resource: users,
-                                              "me/mailFolders('Inbox')/messages" (default), me/drive/root)
+                                              "me/mailFolders('Inbox')/messages" (default), me/drive/root);
+                                              --rich: resource data, verified and decrypted by the trigger
 Options:
   --query k=v      a query parameter (repeatable)        --header k:v   a header (repeatable)
   --data <body>    the request body (JSON or text)       --version beta the API version (default v1.0)
@@ -325,7 +326,7 @@ async function realLogin(args: string[]): Promise<void> {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  if (args[0] === "watch") return watchCommand(args[1]);
+  if (args[0] === "watch") return watchCommand(args.slice(1));
   if (args[0] === "--help" || args[0] === "-h" || args.length === 1 && args[0] !== "login" && args[0] !== "logout") {
     console.log(HELP);
     return;

@@ -7,7 +7,8 @@
 import type { ActionLogger } from "@prismatic-io/spectral";
 import { createConnection } from "@prismatic-io/spectral/dist/testing";
 import { oauth } from "../connections";
-import { BASE_URL_ENV } from "../client/hosts";
+import { BASE_URL_ENV, LOGIN_URL_ENV } from "../client/hosts";
+import { makeTestCertificate } from "../emulator/x509";
 import { startEmulator, type GraphEmulator } from "../emulator";
 import { BRANCHES } from "../triggers/changeNotifications";
 import { supportedChangeTypes } from "../triggers/subscriptionLifetimes";
@@ -19,6 +20,8 @@ export interface WatchOptions {
   untilStopped?: Promise<void>;
   /** Without `untilStopped`: give up waiting for a notification after this long; default 10 s. */
   timeoutMs?: number;
+  /** Rich notifications: a throwaway certificate, Graph's signed validation tokens and encrypted resource data. */
+  rich?: boolean;
 }
 
 export interface WatchOutcome {
@@ -59,11 +62,20 @@ async function makeChange(emulator: GraphEmulator, resource: string, print: (lin
   }
 }
 
+function richParams(rich: boolean | undefined): Record<string, unknown> {
+  if (!rich) return {};
+  const certificate = makeTestCertificate({ commonName: "graph-notifications" });
+  return { includeResourceData: true, encryptionCertificate: `${certificate.certificatePem}\n${certificate.privateKeyPem}`, encryptionCertificateId: "watch" };
+}
+
 export async function watch(resource: string, options: WatchOptions): Promise<WatchOutcome> {
   const { print } = options;
-  const emulator = await startEmulator({ notifications: { autoDeliverMs: 100 } });
+  const emulator = await startEmulator({ notifications: { autoDeliverMs: 100 }, identity: Boolean(options.rich) });
   const previousBase = process.env[BASE_URL_ENV];
+  const previousLogin = process.env[LOGIN_URL_ENV];
   process.env[BASE_URL_ENV] = emulator.origin;
+  // The validation tokens' signing keys come from the emulator's sign-in host.
+  if (options.rich) process.env[LOGIN_URL_ENV] = emulator.loginOrigin;
   const logger: ActionLogger = {
     metric: () => undefined,
     trace: () => undefined,
@@ -87,7 +99,7 @@ export async function watch(resource: string, options: WatchOptions): Promise<Wa
   const received: unknown[] = [];
   const host = await startFlowHost({
     triggerKey: "changeNotifications",
-    params: { connection, resource, changeTypes: [...supportedChangeTypes(resource)] },
+    params: { connection, resource, changeTypes: [...supportedChangeTypes(resource)], ...richParams(options.rich) },
     logger,
   });
   let subscriptionId: string | undefined;
@@ -131,13 +143,16 @@ export async function watch(resource: string, options: WatchOptions): Promise<Wa
     await emulator.close();
     if (previousBase === undefined) delete process.env[BASE_URL_ENV];
     else process.env[BASE_URL_ENV] = previousBase;
+    if (previousLogin === undefined) delete process.env[LOGIN_URL_ENV];
+    else process.env[LOGIN_URL_ENV] = previousLogin;
   }
   return { received, subscriptionId, subscriptionsLeft: left };
 }
 
 /** The CLI entry: Ctrl-C ends an interactive session; without a TTY it ends by itself. */
-export async function watchCommand(resource: string | undefined): Promise<void> {
-  const target = resource?.trim() || "me/mailFolders('Inbox')/messages";
+export async function watchCommand(args: string[]): Promise<void> {
+  const rich = args.includes("--rich");
+  const target = args.find((a) => !a.startsWith("--"))?.trim() || "me/mailFolders('Inbox')/messages";
   const interactive = Boolean(process.stdin.isTTY);
   const untilStopped = interactive
     ? new Promise<void>((resolve) => {
@@ -145,6 +160,6 @@ export async function watchCommand(resource: string | undefined): Promise<void> 
         process.once("SIGINT", () => resolve());
       })
     : undefined;
-  const outcome = await watch(target, { print: (line) => console.log(line), untilStopped });
+  const outcome = await watch(target, { print: (line) => console.log(line), untilStopped, rich });
   if (!interactive && outcome.received.length === 0) process.exitCode = 1;
 }

@@ -16,4 +16,11 @@ describe("npm start -- watch", () => {
     expect(lines.join("\n")).toContain("the flow receives (branch Notification, answered 202)");
     expect(lines.join("\n")).not.toMatch(/clientState/);
   });
+
+  it("runs the loop with rich notifications: the flow gets the message itself, decrypted", async () => {
+    const outcome = await watch("me/mailFolders('Inbox')/messages", { print: () => undefined, timeoutMs: 8000, rich: true });
+    const [data] = outcome.received as Array<{ notifications: Array<{ contentSource: string; content: { subject: string } }> }>;
+    expect(data.notifications[0]).toMatchObject({ contentSource: "decrypted", content: { subject: "Quarterly report" } });
+    expect(outcome.subscriptionsLeft).toBe(0);
+  });
 });
