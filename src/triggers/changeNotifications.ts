@@ -13,7 +13,6 @@ import { OpenedNotification, openRichNotifications, RichNotificationError } from
 import { ClientParams, graphClientFor } from "../actions/clientOptions";
 import { changeNotificationsInputs } from "./changeNotificationsInputs";
 import {
-  flowWebhookUrl,
   planSubscription,
   readState,
   stateWith,
@@ -304,7 +303,6 @@ export const changeNotifications = trigger({
     const state = readState(context);
     const headers = util.types.lowerCaseHeaders(payload.headers ?? {});
     if ((headers["prismatic-invoke-type"] ?? "").toLowerCase() === SCHEDULED_INVOKE) {
-      flowWebhookUrl(context);
       const result = await renewOrRecreate(manager, context, params, state);
       context.logger.info(`Change Notifications: subscription ${result.state.subscriptionId} ${result.action} until ${result.state.expirationDateTime}`);
       return {
