@@ -155,4 +155,39 @@ export const selectFromCollection = dataSource({
   examplePayload: { result: [{ key: "AAMkAGVmMDEzMTM4LTZmYWUtNDdkNC1hMDZiLTU1OGY5OTZhYmY4OAAuAAAAAAAiQ8W967B7TKBjgx9rVEURAQAiIsqMbYjsT5e-T7KzowPTAAAAAAEMAAA=", label: "Inbox" }] },
 });
 
-export const dataSources = { selectUser, selectGroup, selectTeam, selectChannel, selectFromCollection };
+/** Resources people subscribe to most; the Resource input still takes any other path. */
+const COMMON_SUBSCRIPTION_RESOURCES: Element[] = [
+  { key: "me/mailFolders('Inbox')/messages", label: "My Inbox: messages" },
+  { key: "me/messages", label: "All my messages" },
+  { key: "me/events", label: "My calendar events" },
+  { key: "me/contacts", label: "My contacts" },
+  { key: "me/drive/root", label: "My OneDrive (any file)" },
+  { key: "users", label: "Users of the tenant" },
+  { key: "groups", label: "Groups of the tenant" },
+  { key: "chats/getAllMessages", label: "Messages of all chats (app-only)" },
+  { key: "teams/getAllMessages", label: "Messages of all channels (app-only)" },
+];
+
+export const selectSubscriptionResource = dataSource({
+  display: {
+    label: "Select Subscription Resource",
+    description: "Pick a resource for Change Notifications: common ones, and each of the signed-in user's mail folders",
+  },
+  dataSourceType: "picklist",
+  inputs: { connection: connectionInput },
+  perform: async (context, params) => {
+    let folders: Element[] = [];
+    try {
+      folders = await listElements(params.connection, context.logger, "/me/mailFolders", ["id", "displayName"], (f) =>
+        text(f.id) ? { key: `me/mailFolders('${f.id as string}')/messages`, label: `Mail folder: ${text(f.displayName) ?? f.id}` } : undefined,
+      );
+    } catch (error) {
+      // App-only connections have no /me, and a connection without mail permissions cannot list folders.
+      context.logger.info(`Select Subscription Resource: no mail folders listed (${(error as Error).message.split("\n")[0]})`);
+    }
+    return { result: [...COMMON_SUBSCRIPTION_RESOURCES, ...folders] };
+  },
+  examplePayload: { result: [{ key: "me/mailFolders('Inbox')/messages", label: "My Inbox: messages" }] },
+});
+
+export const dataSources = { selectUser, selectGroup, selectTeam, selectChannel, selectFromCollection, selectSubscriptionResource };

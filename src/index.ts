@@ -5,6 +5,7 @@ import { rawRequest } from "./actions/rawRequest";
 import { connections } from "./connections";
 import { dataSources } from "./dataSources";
 import { handleGraphError } from "./errorHook";
+import { changeNotifications } from "./triggers/changeNotifications";
 import { deltaChanges } from "./triggers/deltaChanges";
 
 export default component({
@@ -18,7 +19,7 @@ export default component({
   },
   hooks: { error: handleGraphError },
   actions: { rawRequest, fetchAllPages, batchRequests },
-  triggers: { deltaChanges },
+  triggers: { changeNotifications, deltaChanges },
   connections,
   dataSources,
 });

@@ -14,6 +14,7 @@ import { CLOUDS, findCloud, GLOBAL_CLOUD, MicrosoftCloud } from "../client/cloud
 import { BASE_URL_ENV } from "../client/hosts";
 import { DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, GraphEmulator, startEmulator } from "../emulator";
 import { currentToken, DEFAULT_LOGIN_FILE, refreshLogin, saveLogin, signIn } from "./login";
+import { watchCommand } from "./watch";
 
 const harness = createHarness(component);
 const dim = (s: string) => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
@@ -225,6 +226,11 @@ const HELP = `Usage:
                                               the same against real Microsoft Entra; stores the sign-in in
                                               ~/.ms-graph-connector/login.json for later calls, which refresh it
   npm start -- logout                         forget the stored sign-in
+  npm start -- watch [resource] [--rich]      the change-notification loop on the emulator: subscribe through the
+                                              Change Notifications trigger, make a change, print what the flow
+                                              receives, unsubscribe on exit (resource: users,
+                                              "me/mailFolders('Inbox')/messages" (default), me/drive/root);
+                                              --rich: resource data, verified and decrypted by the trigger
 Options:
   --query k=v      a query parameter (repeatable)        --header k:v   a header (repeatable)
   --data <body>    the request body (JSON or text)       --version beta the API version (default v1.0)
@@ -320,6 +326,7 @@ async function realLogin(args: string[]): Promise<void> {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  if (args[0] === "watch") return watchCommand(args.slice(1));
   if (args[0] === "--help" || args[0] === "-h" || args.length === 1 && args[0] !== "login" && args[0] !== "logout") {
     console.log(HELP);
     return;

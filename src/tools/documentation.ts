@@ -1,3 +1,5 @@
+import { LIFETIME_RULES, UNKNOWN_RESOURCE_MINUTES } from "../triggers/subscriptionLifetimes";
+
 /**
  * documentation.md, generated from the component definition so it can never drift from what the
  * platform shows: `npm run docs` writes it, and a test fails when it is stale.
@@ -17,6 +19,7 @@ interface DocComponent {
   connections: Array<{ key: string; label: string; comments?: string; inputs: unknown }>;
   actions: Record<string, { display: { label: string; description: string }; inputs: unknown }>;
   dataSources?: Record<string, { display: { label: string; description: string }; inputs: unknown }>;
+  triggers?: Record<string, { display: { label: string; description: string }; inputs: unknown; staticBranchNames?: string[] }>;
 }
 
 const CONNECTION_GUIDES: Record<string, string> = {
@@ -69,6 +72,44 @@ const ACTION_NOTES: Record<string, string> = {
   rawRequest: `Enter a path (\`/me/joinedTeams\`) or paste a Graph URL such as an \`@odata.nextLink\`; any other host is refused, so the access token only ever reaches Microsoft Graph. Requests that Graph throttles (429, or 503/504 with \`Retry-After\`) are retried for every method, waiting what \`Retry-After\` says, up to **Max Throttle Retries**; the spec's retry inputs add retries of network errors and 5xx. A failed call reads like \`Microsoft Graph 403 Authorization_RequestDenied: Insufficient privileges to complete the operation. (request-id …, client-request-id …, date …)\`, with a hint for 401 and 403.`,
 };
 
+/** Graph's lifetime table, rendered from the same rules the trigger applies. */
+function lifetimeTable(): string {
+  const rows = LIFETIME_RULES.map(
+    (r) => `| ${r.row} | ${r.maxMinutes.toLocaleString("en-US")}${r.maxMinutesWithResourceData ? ` (${r.maxMinutesWithResourceData.toLocaleString("en-US")} with resource data)` : ""} |`,
+  );
+  return [
+    "| Resource | Longest subscription (minutes) |",
+    "| --- | --- |",
+    ...rows,
+    `| anything else | ${UNKNOWN_RESOURCE_MINUTES.toLocaleString("en-US")} by default (not checked: Graph decides) |`,
+  ].join("\n");
+}
+
+const TRIGGER_NOTES: Record<string, () => string> = {
+  changeNotifications: () => `Owns one Microsoft Graph subscription for the flow's webhook URL. **Deploying** the instance (or entering listening mode) runs its create handler: it renews the subscription the flow already has, or finds one of its own by the flow's URL when the state was lost, or creates one; a flow never has two. \`notificationUrl\` and \`lifecycleNotificationUrl\` are both the flow's URL; the client state is a fresh 32-byte random secret per subscription, kept in the instance's crossFlowState under the flow's stable id, never an input and never logged. **Deleting** the instance (or leaving listening mode) deletes the subscription (a 404 counts as done) and clears the state.
+
+Branches:
+
+| Branch | When | The flow receives |
+| --- | --- | --- |
+| Notification | Graph reported changes | \`notifications\`: Graph's items without \`clientState\`; with Fetch Changed Resources or Include Resource Data each has \`content\` (the resource) and \`contentSource\` (\`fetched\` or \`decrypted\`), or \`fetchError\` |
+| Lifecycle | Graph asked to reauthorize: the subscription was renewed (or recreated if gone) | \`lifecycleEvents\`: \`{ subscriptionId, lifecycleEvent, action }\` |
+| Resync Required | Graph reported \`missed\` notifications, or removed the subscription (recreated at once) | \`lifecycleEvents\`: run a delta query (Delta Changes, or Fetch All Pages on \`…/delta\`) to catch up |
+| URL Validation | Graph's validation handshake: answered at once with the token | nothing to do |
+| Renewal | a scheduled run: the subscription was extended to the full lifetime, or recreated when Graph had dropped it | \`action\` (\`renewed\` or \`recreated\`) and \`subscription\` |
+| Ignored | nothing of this flow's subscription survived the checks, or the request was not a notification | \`dropped\` counts |
+
+Every item's \`clientState\` is compared in constant time with the subscription's secret; items of another subscription and forged ones are dropped, counted in \`dropped\` and logged without the secret. Rich notifications (Include Resource Data) are accepted only when every validation token verifies (signature by the cloud's published keys, audience our app, issuer the tenant, Microsoft Graph Change Tracking as publisher) and each item's HMAC matches before it is decrypted. Graph gets 202 (503 when the signing keys cannot be fetched, so it delivers again).
+
+**Renewal.** Put the trigger on a schedule shorter than the lifetime (daily for mail, hourly for Teams chats, every 30 minutes for presence): each scheduled run extends the subscription, and recreates it when Graph has dropped it, so the flow never goes deaf. Without a schedule the subscription ends after the lifetime below, unless Graph's reauthorization lifecycle events keep renewing it.
+
+${lifetimeTable()}
+
+Permissions (delegated / application): mail \`Mail.ReadBasic\` or \`Mail.Read\` (\`Mail.Read\` for resource data); events \`Calendars.Read\`; contacts \`Contacts.Read\`; users \`User.Read.All\`; groups \`Group.Read.All\`; drive items \`Files.ReadWrite\` / \`Files.ReadWrite.All\`; SharePoint lists \`Sites.ReadWrite.All\`; channel messages \`ChannelMessage.Read.All\`; chat messages \`Chat.Read\` / \`Chat.Read.All\`; presence \`Presence.Read.All\`; security alerts \`SecurityEvents.Read.All\`. Application permissions see every mailbox: use \`users/{id}/…\` resources instead of \`me/…\`.
+
+Example flow: new mail to a ticket. Trigger Change Notifications with Resource \`me/mailFolders('Inbox')/messages\`, Change Types \`created\`, Fetch Changed Resources on, Select Properties \`id,subject,from,receivedDateTime,bodyPreview\`, on a daily schedule. On the Notification branch, loop over \`notifications\` and create a ticket from each \`content\`; on Resync Required, run Fetch All Pages on \`/me/mailFolders/inbox/messages/delta\` with the deltaLink kept in state; Lifecycle, URL Validation, Renewal and Ignored need no steps.`,
+};
+
 function cell(text: string): string {
   return text.replace(/\|/g, "\\|").replace(/\r?\n/g, "<br>");
 }
@@ -112,6 +153,14 @@ export function renderDocumentation(component: DocComponent): string {
     parts.push("", "## Data Sources");
     for (const source of Object.values(component.dataSources)) {
       parts.push("", `### ${source.display.label}`, "", source.display.description, "", table(source.inputs as DocInput[]));
+    }
+  }
+  if (component.triggers && Object.keys(component.triggers).length > 0) {
+    parts.push("", "## Triggers");
+    for (const [key, trigger] of Object.entries(component.triggers)) {
+      parts.push("", `### ${trigger.display.label}`, "", trigger.display.description);
+      if (TRIGGER_NOTES[key]) parts.push("", TRIGGER_NOTES[key]());
+      parts.push("", table(trigger.inputs as DocInput[]));
     }
   }
   return `${parts.join("\n")}\n`;
