@@ -8,13 +8,14 @@ import { constants, createDecipheriv, createPrivateKey, privateDecrypt } from "n
 import { buildRichNotifications, publishedSigningKeys } from "../emulator/richNotifications";
 import { TENANT_ID } from "../emulator/tenant";
 import { decryptEncryptedContent, verifyValidationTokens, type EncryptedContent } from "../triggers/richNotifications";
+import { formatSummary, interleaved, summarize } from "./stats";
 
 type Row = [string, string, string, string];
 
 const APP_ID = "9a7c3e51-2f4b-4d86-b0e3-5c1d7f2a8e64";
 const ms = () => Number(process.hrtime.bigint()) / 1e6;
 
-export async function benchRichNotificationDecryption(count = 100, rounds = 5): Promise<Row[]> {
+export async function benchRichNotificationDecryption(count = 100, rounds = 9): Promise<Row[]> {
   const now = Date.now();
   const batch = buildRichNotifications({ count, audience: APP_ID, tenantId: TENANT_ID, now });
   const contents = batch.body.value.map((item) => (item as { encryptedContent: EncryptedContent }).encryptedContent);
@@ -36,25 +37,28 @@ export async function benchRichNotificationDecryption(count = 100, rounds = 5): 
 
   await ours(); // warm-up: key parsing, JIT
   bare();
-  const oursTimes: number[] = [];
-  const bareTimes: number[] = [];
-  for (let i = 0; i < rounds; i++) {
-    let started = ms();
-    bare();
-    bareTimes.push(ms() - started);
-    started = ms();
-    await ours();
-    oursTimes.push(ms() - started);
-  }
-  const best = (xs: number[]) => Math.min(...xs) / count;
-  const oursPerItem = best(oursTimes);
-  const barePerItem = best(bareTimes);
+  // Interleaved rounds, summarized by their median and spread like every other timed row.
+  const times = await interleaved(
+    rounds,
+    async () => {
+      const started = ms();
+      await ours();
+      return (ms() - started) / count;
+    },
+    async () => {
+      const started = ms();
+      bare();
+      return (ms() - started) / count;
+    },
+  );
+  const oursPerItem = summarize(times.ours);
+  const barePerItem = summarize(times.baseline);
   return [
     [
-      `Decrypting ${count} rich notifications (token verified once, HMAC checked, per item) vs bare RSA-OAEP + AES-CBC + JSON.parse (best of ${rounds})`,
-      `${oursPerItem.toFixed(3)} ms`,
-      `${barePerItem.toFixed(3)} ms`,
-      (oursPerItem / barePerItem).toFixed(2),
+      `Decrypting ${count} rich notifications (token verified once, HMAC checked, per item) vs bare RSA-OAEP + AES-CBC + JSON.parse; median (min–max) of ${rounds} interleaved rounds`,
+      formatSummary(oursPerItem, "ms", 3),
+      formatSummary(barePerItem, "ms", 3),
+      (oursPerItem.median / barePerItem.median).toFixed(2),
     ],
   ];
 }
