@@ -420,7 +420,7 @@ function matchRoute(original: GraphRequest, state: TenantState): Match {
         DELETE: () => deleteUser(state, key),
       });
     }
-    if (third === "mailfolders" || third === "messages" || /^mailfolders\(/.test(third)) {
+    if (third === "mailfolders" || third === "messages" || third === "events" || /^mailfolders\(/.test(third)) {
       const mail = mailRoute(req, state, String(findUser(state, segments[1]).user.id), segments.slice(2));
       if (mail) return mail;
     }
@@ -465,8 +465,8 @@ function mailRoute(req: GraphRequest, state: TenantState, userId: string, rest: 
         state.uploads.create({
           kind: "attachment",
           userId: r.userId,
-          parent: "Messages",
-          parentId: r.messageId,
+          parent: r.parent,
+          parentId: r.parentId,
           name: r.name,
           size: r.size,
           contentType: r.contentType,
