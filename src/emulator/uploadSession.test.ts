@@ -131,6 +131,12 @@ describe("drive item upload sessions", () => {
     expect(replaced.json().id).toBe(existing?.id);
     expect(em.driveFile("/hello.txt")?.bytes.equals(file)).toBe(true);
 
+    const me = (await graph("GET", "/me")).json<{ id: string; userPrincipalName: string }>();
+    const c = await createSession(`/users/${encodeURIComponent(me.userPrincipalName)}/drive/root:/by-user.txt:/createUploadSession`);
+    expect((await putRange(c.uploadUrl, file, 0, 499)).status).toBe(201);
+    expect(em.driveFile("/by-user.txt")).toBeDefined();
+    expect((await graph("POST", `/drives/${encodeURIComponent(DRIVE_ID)}/root:/by-drive.txt:/createUploadSession`)).status).toBe(200);
+
     expect((await graph("POST", "/drives/not-a-drive/root:/x.txt:/createUploadSession")).status).toBe(404);
     expect((await graph("POST", `/me/drive/items/${existing?.id}:/x.txt:/createUploadSession`)).status).toBe(400);
   });
