@@ -348,6 +348,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
       }
       if (fault?.kind === "slow") await sleep(fault.delayMs);
 
+      let body = entry.bodyBytes;
+      if (fault?.kind === "corrupt" && body.length > 0) {
+        body = Buffer.from(body);
+        body[body.length >> 1] ^= 0xff;
+      }
       let reply: Reply;
       let extraDelayMs = 0;
       if (fault?.kind === "status") {
@@ -355,7 +360,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
       } else if (fault?.kind === "reply") {
         reply = scriptedReply(fault);
       } else if (server === "upload") {
-        reply = uploads.route(method, url, req.headers, entry.bodyBytes, ids);
+        reply = uploads.route(method, url, req.headers, body, ids);
       } else if (server === "download") {
         reply = routeDownload(method, url, req.headers, { drive: state.drive, tempauthValid: (id, t) => safeEqual(t, tempauthFor(id)) });
       } else if (method === "OPTIONS") {
@@ -375,7 +380,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
         reply =
           wait !== undefined
             ? throttled(ids, wait)
-            : await routeAuthenticated({ method, version, path: versioned[2] ?? "", rawQuery, headers: req.headers, body: entry.bodyBytes, ids }, caller);
+            : await routeAuthenticated({ method, version, path: versioned[2] ?? "", rawQuery, headers: req.headers, body, ids }, caller);
       }
 
       if (fault?.kind === "reset") {

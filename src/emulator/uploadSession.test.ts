@@ -303,6 +303,20 @@ describe("faults in the middle of an upload", () => {
     expect((await send("GET", uploadUrl)).json().nextExpectedRanges).toEqual([`${FRAGMENT_UNIT}-`]);
   });
 
+  it("a corrupt fault damages a fragment in transit: the stored file and its quickXorHash differ from what was sent", async () => {
+    const file = fileOf(FRAGMENT_UNIT + 10);
+    const { uploadUrl } = await createSession("/me/drive/root:/damaged.bin:/createUploadSession");
+    em.addFault({ method: "PUT", path: /^\/up\//, skip: 1, fault: { kind: "corrupt" } });
+    expect((await putRange(uploadUrl, file, 0, FRAGMENT_UNIT - 1)).status).toBe(202);
+    const done = await putRange(uploadUrl, file, FRAGMENT_UNIT, file.length - 1);
+    expect(done.status).toBe(201);
+    const hash = done.json<{ file: { hashes: { quickXorHash: string } } }>().file.hashes.quickXorHash;
+    expect(hash).not.toBe(quickXorHash(file));
+    expect(hash).toBe(quickXorHash(em.driveFile("/damaged.bin")?.bytes ?? Buffer.alloc(0)));
+    // The log shows what the client sent.
+    expect(em.log.at(-1)?.bodyBytes.equals(file.subarray(FRAGMENT_UNIT))).toBe(true);
+  });
+
   it("scripted statuses, throttling and truncation hit upload URLs like Graph routes", async () => {
     const file = fileOf(FRAGMENT_UNIT + 10);
     const { uploadUrl } = await createSession("/me/drive/root:/busy.bin:/createUploadSession");
