@@ -225,8 +225,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
   /** Whether the caller lacks the permission for this call (answered 403 Authorization_RequestDenied). */
   function denied(call: GraphRequest, caller: Caller): boolean {
     const write = !["GET", "HEAD"].includes(call.method);
-    // Static read-only tokens: unchanged rule, every write under /users, /groups and /me (including /me/drive…).
-    if (caller.kind === "static") return caller.directory === "read" && write && /^\/(users|groups|me)\b/i.test(call.path);
+    // Static read-only tokens: every write under /users, /groups, /me (including /me/drive…), /drives and /sites.
+    if (caller.kind === "static") return caller.directory === "read" && write && /^\/(users|groups|me|drives|sites)\b/i.test(call.path);
     if (!DIRECTORY_PATH.test(call.path)) return false;
     return write ? caller.directory !== "write" : caller.directory === "none";
   }

@@ -6,7 +6,7 @@
  */
 import { request } from "node:http";
 
-import { DEMO_TOKEN, startEmulator, type GraphEmulator } from "./index";
+import { DEMO_TOKEN, READ_ONLY_TOKEN, startEmulator, type GraphEmulator } from "./index";
 import { quickXorHash } from "./quickxor";
 import { DRIVE_ID, ROOT_ITEM_ID } from "./tenant";
 import { FRAGMENT_UNIT } from "./uploadSessions";
@@ -136,6 +136,12 @@ describe("drive item upload sessions", () => {
     expect((await putRange(c.uploadUrl, file, 0, 499)).status).toBe(201);
     expect(em.driveFile("/by-user.txt")).toBeDefined();
     expect((await graph("POST", `/drives/${encodeURIComponent(DRIVE_ID)}/root:/by-drive.txt:/createUploadSession`)).status).toBe(200);
+    expect((await graph("POST", "/sites/root/drive/root:/by-site.txt:/createUploadSession")).status).toBe(200);
+    expect((await graph("POST", "/sites/other/drive/root:/by-site.txt:/createUploadSession")).status).toBe(404);
+    const readOnly = await send("POST", `${em.origin}/v1.0/drives/${encodeURIComponent(DRIVE_ID)}/root:/ro.txt:/createUploadSession`, {
+      headers: { Authorization: `Bearer ${READ_ONLY_TOKEN}` },
+    });
+    expect(readOnly.status).toBe(403);
 
     expect((await graph("POST", "/drives/not-a-drive/root:/x.txt:/createUploadSession")).status).toBe(404);
     expect((await graph("POST", `/me/drive/items/${existing?.id}:/x.txt:/createUploadSession`)).status).toBe(400);
