@@ -330,7 +330,7 @@ function createDriveSession(req: GraphRequest, state: TenantState, place: { path
   );
 }
 
-function driveQuota(state: TenantState): { total: number; used: number; remaining: number } {
+export function driveQuota(state: TenantState): { total: number; used: number; remaining: number } {
   const used = state.drive.list().reduce((sum, f) => sum + f.bytes.length, 0);
   const total = 1_099_511_627_776;
   return { total, used, remaining: total - used };

@@ -11,7 +11,7 @@ import { EmulatedMailbox } from "./mailbox";
 import { ChangeNotifications } from "./notifications";
 import { SkipTokens } from "./odata";
 import { routeGraph, type GraphRequest, type TenantState } from "./routes";
-import { completeDriveUpload } from "./routes";
+import { completeDriveUpload, driveQuota } from "./routes";
 import { Drive, ME_ID, UserDirectory, type DriveFile } from "./tenant";
 import { DEFAULT_SESSION_LIFETIME_MS, UploadSessions } from "./uploadSessions";
 import { Throttle } from "./throttle";
@@ -155,6 +155,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
   if (!(lifetimeMs > 0)) throw new RangeError(`uploadSessionLifetimeMs must be positive, got ${lifetimeMs}`);
   const uploads: UploadSessions = new UploadSessions(now, lifetimeMs, {
     drive: (target, bytes, ids) => completeDriveUpload(state, target, bytes, ids),
+    driveSpace: () => driveQuota(state).remaining,
     attachment: (target, bytes): { location: string } => {
       const id = mailbox.addAttachment(target.userId, target.parent, target.parentId, {
         name: target.name,

@@ -270,6 +270,10 @@ describe("drive item upload sessions", () => {
     const tooBig = await graph("POST", "/me/drive/root:/quota.bin:/createUploadSession", { item: { fileSize: 2 ** 41 } });
     expect(tooBig.status).toBe(507);
     expect(tooBig.json()).toMatchObject({ error: { code: "quotaLimitReached" } });
+    // Without fileSize the first fragment's total is checked the same way.
+    const unsized = await createSession("/me/drive/root:/quota.bin:/createUploadSession");
+    const over = await send("PUT", unsized.uploadUrl, { headers: { "Content-Range": `bytes 0-9/${2 ** 41}` }, body: file.subarray(0, 10) });
+    expect(over.status).toBe(507);
   });
 
   it("with deferCommit keeps the file back until POST {uploadUrl} with an empty body", async () => {
