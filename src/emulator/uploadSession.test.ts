@@ -327,7 +327,7 @@ describe("faults in the middle of an upload", () => {
     expect(em.log.at(-1)?.bodyBytes.equals(file.subarray(FRAGMENT_UNIT))).toBe(true);
   });
 
-  it("scripted statuses, throttling and truncation hit upload URLs like Graph routes", async () => {
+  it("a scripted 503 with Retry-After answers before routing: the fragment is not kept", async () => {
     const file = fileOf(FRAGMENT_UNIT + 10);
     const { uploadUrl } = await createSession("/me/drive/root:/busy.bin:/createUploadSession");
     em.addFault({ method: "PUT", path: /^\/up\//, fault: { kind: "status", status: 503, retryAfter: "3" } });
