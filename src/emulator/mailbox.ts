@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 
-import type { MailFolder, Message, Recipient } from "@microsoft/microsoft-graph-types";
+import type { Event, MailFolder, Message, Recipient } from "@microsoft/microsoft-graph-types";
 
 import { emptyReply, GraphError, jsonReply, type Reply } from "./http";
 import type { ResourceChange } from "./notifications";
@@ -49,7 +49,37 @@ interface StoredFolder {
 interface StoredMessage {
   message: Message;
   folderId: string;
+  attachments?: StoredAttachment[];
 }
+
+/** A file attachment (DC api-reference/v1.0/resources/fileattachment.md); `size` is the byte count here. */
+export interface StoredAttachment {
+  id: string;
+  name: string;
+  contentType: string;
+  bytes: Buffer;
+  isInline: boolean;
+  contentId: string | null;
+  lastModifiedDateTime: string;
+}
+
+/** What an attachment upload session needs to be created (uploadSessions.ts, via routes.ts). */
+export interface AttachmentSessionRequest {
+  userId: string;
+  parent: "Messages" | "Events";
+  /** The message or event id. */
+  parentId: string;
+  name: string;
+  size: number;
+  contentType: string;
+  isInline: boolean;
+  contentId?: string;
+}
+
+/** Outlook's limit for POST …/attachments: "If the file size is under 3 MB" (DC concepts/outlook-large-attachments.md). */
+export const SIMPLE_ATTACHMENT_LIMIT = 3 * 1024 * 1024;
+/** "to attach a file of size between 3MB and 150MB" with an upload session (outlook-large-attachments.md). */
+export const MAX_ATTACHMENT_SIZE = 150 * 1024 * 1024;
 
 interface UserMailbox {
   userId: string;
@@ -58,6 +88,20 @@ interface UserMailbox {
   rootId: string;
   folders: StoredFolder[];
   messages: Map<string, StoredMessage>;
+  events: Map<string, StoredEvent>;
+}
+
+/** A calendar event: only what attachments need (DC api-reference/v1.0/resources/event.md). */
+interface StoredEvent {
+  event: Event;
+  attachments?: StoredAttachment[];
+}
+
+/** Something attachments hang on: a message or an event. */
+interface AttachmentHolder {
+  attachments?: StoredAttachment[];
+  /** Records a change of the holder's attachments (hasAttachments, lastModifiedDateTime, changeKey). */
+  touched(hasAttachments: boolean): void;
 }
 
 /** A write that per-folder delta reports (DC message-delta.md): the message id and the folder it touched. */
@@ -189,8 +233,18 @@ export class EmulatedMailbox {
       return m ? [m[1], m[2]] : [s];
     });
     const lower = segments.map((s) => s.toLowerCase());
-    if (lower[0] !== "mailfolders" && lower[0] !== "messages") return undefined;
+    if (lower[0] !== "mailfolders" && lower[0] !== "messages" && lower[0] !== "events") return undefined;
     const box = (): UserMailbox => this.box(userId);
+    if (lower[0] === "events") {
+      if (segments.length === 1) {
+        return { GET: () => jsonReply(200, { "@odata.context": this.context(ctx, box(), "events"), value: [...box().events.values()].map((e) => e.event) }, "outlook") };
+      }
+      if (segments.length === 2) {
+        return { GET: () => jsonReply(200, { "@odata.context": this.context(ctx, box(), "events/$entity"), ...this.findEvent(box(), segments[1]).event }, "outlook") };
+      }
+      if (lower[2] === "attachments") return this.attachmentHandlers(ctx, box, "Events", segments[1], segments.slice(3));
+      return undefined;
+    }
     if (lower[0] === "messages") {
       if (segments.length === 1) return { GET: () => this.list(ctx, box(), undefined), POST: () => this.create(ctx, box(), "drafts") };
       if (segments.length === 2 && lower[1] === "delta") {
@@ -198,6 +252,7 @@ export class EmulatedMailbox {
         return { GET: () => { throw new GraphError(400, "ErrorInvalidRequest", "Change tracking of messages needs a folder: /mailFolders/{id}/messages/delta."); } };
       }
       if (segments.length === 2) return this.messageHandlers(ctx, box, segments[1]);
+      if (lower[2] === "attachments") return this.attachmentHandlers(ctx, box, "Messages", segments[1], segments.slice(3));
       return undefined;
     }
     if (segments.length === 1) return { GET: () => this.listFolders(ctx, box()) };
@@ -208,6 +263,186 @@ export class EmulatedMailbox {
     if (segments.length === 4 && lower[3] === "delta") return { GET: () => this.delta(ctx, box(), folder()) };
     if (segments.length === 4) return this.messageHandlers(ctx, box, segments[3], folder);
     return undefined;
+  }
+
+  /** The attachment stored by a finished upload session; its id. */
+  addAttachment(userId: string, parent: "Messages" | "Events", parentId: string, attachment: Omit<StoredAttachment, "id" | "lastModifiedDateTime">): string {
+    const holder = this.holder(this.box(userId), parent, parentId);
+    const id = outlookId("AAMkAGatt");
+    (holder.attachments ??= []).push({ ...attachment, id, lastModifiedDateTime: iso(this.now()) });
+    holder.touched(true);
+    return id;
+  }
+
+  /** The attachments of a message or an event, for tests (`emulator.attachments`). */
+  attachmentsOf(userId: string, id: string): StoredAttachment[] {
+    const box = this.box(userId);
+    const stored = box.messages.get(id) ?? box.events.get(id);
+    if (!stored) throw new GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
+    return [...(stored.attachments ?? [])];
+  }
+
+  private findEvent(box: UserMailbox, id: string): StoredEvent {
+    const stored = box.events.get(id);
+    if (!stored) throw new GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
+    return stored;
+  }
+
+  /** A live view of a message's or event's attachments. */
+  private holder(box: UserMailbox, parent: "Messages" | "Events", id: string): AttachmentHolder {
+    const now = (): string => iso(this.now());
+    if (parent === "Events") {
+      const stored = this.findEvent(box, id);
+      return {
+        get attachments() {
+          return stored.attachments;
+        },
+        set attachments(value) {
+          stored.attachments = value;
+        },
+        touched: (has) => {
+          stored.event = { ...stored.event, hasAttachments: has, lastModifiedDateTime: now(), changeKey: changeKey() };
+        },
+      };
+    }
+    const stored = this.findMessage(box, id);
+    return {
+      get attachments() {
+        return stored.attachments;
+      },
+      set attachments(value) {
+        stored.attachments = value;
+      },
+      touched: (has) => {
+        stored.message = { ...stored.message, hasAttachments: has, lastModifiedDateTime: now(), changeKey: changeKey() };
+      },
+    };
+  }
+
+  private findMessage(box: UserMailbox, id: string): StoredMessage {
+    const stored = box.messages.get(id);
+    // Outlook's 404 for an unknown item id (captured answers [3p]; DC concepts/errors.md lists the status).
+    if (!stored) throw new GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
+    return stored;
+  }
+
+  /**
+   * `messages/{id}/attachments` (DC message-list-attachments.md, message-post-attachments.md),
+   * `…/attachments/createUploadSession` (DC attachment-createuploadsession.md), `…/attachments/{id}` and its `$value`.
+   */
+  private attachmentHandlers(ctx: MailRequest, box: () => UserMailbox, parent: "Messages" | "Events", parentId: string, rest: string[]): MailHandlers | undefined {
+    const holder = (): AttachmentHolder => this.holder(box(), parent, parentId);
+    const context = (suffix: string): string => this.context(ctx, box(), `${parent.toLowerCase()}('${parentId}')/attachments${suffix}`);
+    if (rest.length === 0) {
+      return {
+        GET: () => jsonReply(200, { "@odata.context": context(""), value: (holder().attachments ?? []).map((a) => attachmentJson(a)) }, "outlook"),
+        POST: () => this.postAttachment(ctx, box(), parent, parentId, context("/$entity")),
+      };
+    }
+    if (rest.length === 1 && rest[0].toLowerCase() === "createuploadsession") {
+      return { POST: () => this.createAttachmentSession(ctx, box(), parent, parentId) };
+    }
+    const find = (): StoredAttachment => {
+      const found = (holder().attachments ?? []).find((a) => a.id === rest[0]);
+      if (!found) throw new GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
+      return found;
+    };
+    if (rest.length === 1) {
+      return {
+        GET: () => jsonReply(200, { "@odata.context": context("/$entity"), ...attachmentJson(find()) }, "outlook"),
+        DELETE: () => {
+          const stored = holder();
+          const gone = find().id;
+          stored.attachments = (stored.attachments ?? []).filter((a) => a.id !== gone);
+          stored.touched(stored.attachments.length > 0);
+          return emptyReply(204, "outlook");
+        },
+      };
+    }
+    if (rest.length === 2 && rest[1] === "$value") {
+      // The raw bytes (DC attachment-get.md, "Get the raw contents of a file attachment"): 200, no redirect.
+      return {
+        GET: () => {
+          const a = find();
+          return { status: 200, headers: { "Cache-Control": "private", "Content-Type": a.contentType }, body: a.bytes, chunked: false };
+        },
+      };
+    }
+    return undefined;
+  }
+
+  /** POST …/attachments with a fileAttachment: 201 (DC message-post-attachments.md), under 3 MB. */
+  private postAttachment(ctx: MailRequest, box: UserMailbox, parent: "Messages" | "Events", parentId: string, context: string): Reply {
+    this.holder(box, parent, parentId);
+    const body = ctx.readJson();
+    const type = String(body["@odata.type"] ?? "");
+    if (!/^#?microsoft\.graph\.fileAttachment$/i.test(type)) {
+      // Item and reference attachments exist in Graph; the emulator models file attachments only (own message).
+      throw new GraphError(400, "ErrorInvalidRequest", "The emulator accepts only #microsoft.graph.fileAttachment.");
+    }
+    if (typeof body.name !== "string" || body.name === "" || typeof body.contentBytes !== "string") {
+      throw new GraphError(400, "ErrorInvalidRequest", "A file attachment needs name and contentBytes.");
+    }
+    const bytes = Buffer.from(body.contentBytes, "base64");
+    if (bytes.length >= SIMPLE_ATTACHMENT_LIMIT) {
+      // Graph documents the limit, not this answer's body: status and code are the emulator's choice.
+      throw new GraphError(413, "ErrorRequestEntityTooLarge", "The attachment is 3 MB or larger: use attachments/createUploadSession.");
+    }
+    const id = this.addAttachment(box.userId, parent, parentId, {
+      name: body.name,
+      contentType: typeof body.contentType === "string" ? body.contentType : "application/octet-stream",
+      bytes,
+      isInline: body.isInline === true,
+      contentId: typeof body.contentId === "string" ? body.contentId : null,
+    });
+    const attachment = (this.holder(box, parent, parentId).attachments ?? []).find((a) => a.id === id) as StoredAttachment;
+    return jsonReply(201, { "@odata.context": context, ...attachmentJson(attachment) }, "outlook");
+  }
+
+  /**
+   * POST …/attachments/createUploadSession with `{"AttachmentItem":{"attachmentType":"file","name","size"}}` →
+   * 201 with the uploadSession (DC attachment-createuploadsession.md, outlook-large-attachments.md).
+   */
+  private createAttachmentSession(ctx: MailRequest, box: UserMailbox, parent: "Messages" | "Events", parentId: string): Reply {
+    this.holder(box, parent, parentId);
+    const body = ctx.readJson();
+    const item = body.AttachmentItem;
+    if (typeof item !== "object" || item === null || Array.isArray(item)) {
+      throw new GraphError(400, "ErrorInvalidRequest", "The request body needs an AttachmentItem.");
+    }
+    const a = item as Entity;
+    if (String(a.attachmentType ?? "file").toLowerCase() !== "file") {
+      throw new GraphError(400, "ErrorInvalidRequest", "Only attachmentType 'file' can be uploaded in a session.");
+    }
+    const size = a.size;
+    if (typeof a.name !== "string" || a.name === "" || typeof size !== "number" || !Number.isInteger(size) || size < 1) {
+      throw new GraphError(400, "ErrorInvalidRequest", "AttachmentItem needs a name and a positive integer size.");
+    }
+    if (size > MAX_ATTACHMENT_SIZE) {
+      // 150 MB is documented; this error's body is the emulator's own.
+      throw new GraphError(400, "ErrorAttachmentSizeLimitExceeded", `The attachment is larger than the 150 MB Outlook accepts (${size} bytes).`);
+    }
+    if (!ctx.createAttachmentSession) throw new GraphError(501, "NotImplemented", "This operation target is not yet supported.");
+    const session = ctx.createAttachmentSession({
+      userId: box.userId,
+      parent,
+      parentId,
+      name: a.name,
+      size,
+      contentType: typeof a.contentType === "string" ? a.contentType : "application/octet-stream",
+      isInline: a.isInline === true,
+      ...(typeof a.contentId === "string" ? { contentId: a.contentId } : {}),
+    });
+    return jsonReply(
+      201,
+      {
+        "@odata.context": `${ctx.origin}/${ctx.version}/$metadata#microsoft.graph.uploadSession`,
+        uploadUrl: session.uploadUrl,
+        expirationDateTime: session.expirationDateTime,
+        nextExpectedRanges: ["0-"],
+      },
+      "outlook",
+    );
   }
 
   private messageHandlers(ctx: MailRequest, box: () => UserMailbox, id: string, folder?: () => StoredFolder): MailHandlers {
@@ -242,7 +477,7 @@ export class EmulatedMailbox {
       wellKnownName,
       parentFolderId: rootId,
     }));
-    const box: UserMailbox = { userId: key, address: owner.address, displayName: owner.displayName, rootId, folders, messages: new Map() };
+    const box: UserMailbox = { userId: key, address: owner.address, displayName: owner.displayName, rootId, folders, messages: new Map(), events: new Map() };
     this.boxes.set(key, box);
     if (key === ME_ID) this.seed(box);
     return box;
@@ -260,6 +495,23 @@ export class EmulatedMailbox {
     const sent = iso(start + 200 * 60_000);
     this.store(box, this.folder(box, "sentitems"), { subject: "Re: Q3 budget review", body: { contentType: "text", content: "Thanks Adele, looks good." }, from: me, sender: me, toRecipients: [recipient("Adele Vance", "AdeleV@contoso.onmicrosoft.com")], receivedDateTime: sent, sentDateTime: sent, isRead: true, isDraft: false }, sent);
     this.store(box, this.folder(box, "drafts"), { subject: "Offsite travel", body: { contentType: "text", content: "Draft: flights and hotel" }, toRecipients: [], isRead: true, isDraft: true }, sent);
+    // One calendar event to attach files to (shape after DC event-get.md's sample, trimmed).
+    const eventId = outlookId("AAMkAGevt", `${box.userId}:offsite`);
+    box.events.set(eventId, {
+      event: {
+        id: eventId,
+        createdDateTime: sent,
+        lastModifiedDateTime: sent,
+        changeKey: changeKey(),
+        subject: "Team offsite",
+        hasAttachments: false,
+        isAllDay: false,
+        start: { dateTime: "2023-03-21T09:00:00.0000000", timeZone: "UTC" },
+        end: { dateTime: "2023-03-21T17:00:00.0000000", timeZone: "UTC" },
+        location: { displayName: "Contoso HQ, Building 4" },
+        organizer: { emailAddress: { name: box.displayName, address: box.address } },
+      },
+    });
   }
 
   private findFolder(box: UserMailbox, reference: string): StoredFolder | undefined {
@@ -541,6 +793,25 @@ export interface MailRequest {
   rawQuery: string;
   prefer?: string;
   readJson(): Entity;
+  /** Starts an attachment upload session on the upload host (uploadSessions.ts). */
+  createAttachmentSession?(request: AttachmentSessionRequest): { uploadUrl: string; expirationDateTime: string };
+}
+
+/** A fileAttachment as Graph returns it (DC attachment-get.md sample, property order kept). */
+function attachmentJson(a: StoredAttachment): Entity {
+  return {
+    "@odata.type": "#microsoft.graph.fileAttachment",
+    "@odata.mediaContentType": a.contentType,
+    id: a.id,
+    lastModifiedDateTime: a.lastModifiedDateTime,
+    name: a.name,
+    contentType: a.contentType,
+    size: a.bytes.length,
+    isInline: a.isInline,
+    contentId: a.contentId,
+    contentLocation: null,
+    contentBytes: a.bytes.toString("base64"),
+  };
 }
 
 export type MailHandlers = Partial<Record<"GET" | "POST" | "PATCH" | "DELETE", () => Reply>>;
