@@ -1,0 +1,22 @@
+// Mutation testing (`npm run mutate`, not part of CI): how many deliberate bugs in the client and the actions
+// the harness tests notice. Reruns are incremental (reports/stryker-incremental.json): only mutants in changed
+// code or covered by changed tests run again.
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: "jest",
+  jest: { configFile: "jest.config.js" },
+  mutate: ["src/client/**/*.ts", "src/actions/**/*.ts", "!src/**/*.test.ts"],
+  // Only what can run a mutant: the emulator, tests and sources, not dist/ or the reports.
+  ignorePatterns: ["dist", "reports", "coverage"],
+  coverageAnalysis: "perTest",
+  // The machine has 2 cores shared with other work.
+  concurrency: 1,
+  incremental: true,
+  incrementalFile: "reports/stryker-incremental.json",
+  tempDirName: ".stryker-tmp",
+  reporters: ["clear-text", "progress-append-only", "html", "json"],
+  htmlReporter: { fileName: "reports/mutation/mutation.html" },
+  jsonReporter: { fileName: "reports/mutation/mutation.json" },
+  // A mutant that makes a retry loop spin is a timeout (counted as detected), not a hang.
+  timeoutMS: 10000,
+};
