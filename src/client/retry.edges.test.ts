@@ -53,6 +53,7 @@ describe("parseRetryAfter edges", () => {
   it.each([
     ["10s", undefined],
     ["0.0001", 1],
+    ["x10", undefined],
     ["   ", undefined],
   ])("reads %p as %p ms", (header, expected) => {
     expect(parseRetryAfter(header, NOW)).toBe(expected);
@@ -97,6 +98,12 @@ describe("decideRetry, the whole decision", () => {
       { retry: false, reason: "retry-after-too-long", retryAfterMs: 121_000 },
     ],
     ["a Retry-After exactly the longest wait is waited", { status: 429, retryAfterHeader: "120" }, {}, { retry: true, kind: "throttle", delayMs: 120_000, retryAfterMs: 120_000 }],
+    [
+      "a Retry-After exactly the longest wait is waited on the error path too",
+      { status: 500, retryAfterHeader: "120", throttleRetriesUsed: 5 },
+      {},
+      { retry: true, kind: "error", delayMs: 120_000, retryAfterMs: 120_000 },
+    ],
     ["the throttle path keeps Retry-After", { status: 429, retryAfterHeader: "7" }, {}, { retry: true, kind: "throttle", delayMs: 7000, retryAfterMs: 7000 }],
     ["a throttle without Retry-After backs off by attempt", { status: 429, throttleRetriesUsed: 2 }, {}, { retry: true, kind: "throttle", delayMs: 4000, retryAfterMs: undefined }],
     ["a computed wait longer than Retry-After wins", { status: 500, retryAfterHeader: "0" }, { retryDelayMs: 900 }, { retry: true, kind: "error", delayMs: 900, retryAfterMs: 0 }],
