@@ -1,5 +1,5 @@
 /** Graph error messages as a flow builder reads them, whole: every part of the format and every redaction rule. */
-import { formatGraphErrorMessage, GraphNetworkError, GraphRequestError, InputError, readGraphErrorBody, redactSecrets } from "./errors";
+import { formatGraphErrorMessage, GraphBatchError, GraphNetworkError, GraphRequestError, InputError, readGraphErrorBody, redactSecrets } from "./errors";
 
 const URL = "https://graph.microsoft.com/v1.0/me";
 
@@ -51,11 +51,16 @@ describe("GraphRequestError", () => {
   });
 });
 
-describe("GraphNetworkError and InputError", () => {
+describe("GraphNetworkError, GraphBatchError and InputError", () => {
   it("counts attempts only when there was more than one", () => {
     expect(new GraphNetworkError("GET", URL, "socket hang up", 1).message).toBe(`Microsoft Graph request failed: GET ${URL}: socket hang up`);
     expect(new GraphNetworkError("GET", URL, "socket hang up", 2).message).toBe(`Microsoft Graph request failed: GET ${URL}: socket hang up (after 2 attempts)`);
     expect(new GraphNetworkError("GET", URL, "x", 1).name).toBe("GraphNetworkError");
+  });
+
+  it("names a batch failure and keeps every item's answer", () => {
+    const error = new GraphBatchError("2 of 3 requests failed", [{ id: "1", status: 404 }]);
+    expect([error.name, error.message, error.data]).toEqual(["GraphBatchError", "2 of 3 requests failed", [{ id: "1", status: 404 }]]);
   });
 
   it("starts an input error with the input's label", () => {
@@ -84,6 +89,7 @@ describe("redactSecrets edges", () => {
     ["key=short12 and short12", ["short12"], "key=short12 and short12"],
     ["key=longer123 and longer123", ["longer123"], "key=[REDACTED] and [REDACTED]"],
     ["nothing to hide", ["", "12345678"], "nothing to hide"],
+    ["key=exactly8!", ["exactly8"], "key=[REDACTED]!"],
   ])("%p with %p", (text, secrets, expected) => {
     expect(redactSecrets(text, secrets)).toBe(expected);
   });
