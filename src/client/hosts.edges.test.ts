@@ -74,6 +74,8 @@ describe("resolveGraphUrl edges", () => {
     ["https://graph.microsoft.com/v1.0/users/%0d%0aHost:x", "URL: 'https://graph.microsoft.com/v1.0/users/%0d%0aHost:x' contains characters or '..' segments that are not allowed in a Graph path"],
     ["https://graph.microsoft.com/v1.0/users/%2e%2e/me", "URL: 'https://graph.microsoft.com/v1.0/users/%2e%2e/me' contains characters or '..' segments that are not allowed in a Graph path"],
     ["https://graph.microsoft.com:443@evil.com/", "URL: must not contain a user name or password"],
+    ["https://someone@graph.microsoft.com/v1.0/me", "URL: must not contain a user name or password"],
+    ["https://:secret@graph.microsoft.com/v1.0/me", "URL: must not contain a user name or password"],
   ])("refuses %p with the input's label and the reason", (input, message) => {
     expect(() => resolveGraphUrl(input, graph)).toThrow(message);
   });
