@@ -144,8 +144,7 @@ describe("responses", () => {
 
   it("returns the text of a non-JSON answer when JSON was asked for", async () => {
     const result = await rawRequest(env, { url: "/users/$count", headers: [{ key: "ConsistencyLevel", value: "eventual" }] });
-    expect(result.data).toEqual(expect.any(String));
-    expect(Number(result.data)).toBeGreaterThan(0);
+    expect(result.data).toBe("300");
   });
 
   it("returns a string when Response Type is text", async () => {
@@ -158,7 +157,7 @@ describe("responses", () => {
   it("downloads /content as a file, following the 302 without sending the token to the download host", async () => {
     const result = await rawRequest(env, { url: "/me/drive/root:/hello.txt:/content", responseType: "arraybuffer" });
     expect(Buffer.isBuffer(result.data)).toBe(true);
-    expect((result.data as Buffer).toString("utf8").length).toBeGreaterThan(0);
+    expect((result.data as Buffer).toString("utf8")).toBe("Hello, world!\nGrüße aus Contoso.\n");
     expect((result as { contentType?: string }).contentType).toMatch(/^text\/plain/);
     const [toGraph, toDownload] = env.emulator.log;
     expect(toGraph).toMatchObject({ server: "graph", auth: "valid", status: 302 });
@@ -314,7 +313,7 @@ describe("error retries (the spec's inputs)", () => {
   it("treats a truncated body as a failed attempt and retries it", async () => {
     env.emulator.addFault({ path: "/users", fault: { kind: "truncate" } });
     const result = await rawRequest(env, { url: "/users", maxRetries: "1" });
-    expect((result.data as { value: unknown[] }).value.length).toBeGreaterThan(0);
+    expect((result.data as { value: unknown[] }).value).toHaveLength(100);
     expect(env.graphRequests()).toHaveLength(2);
   });
 
