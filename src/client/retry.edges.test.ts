@@ -52,7 +52,8 @@ describe("isThrottled (learn.microsoft.com/graph/throttling)", () => {
 describe("parseRetryAfter edges", () => {
   it.each([
     ["10s", undefined],
-    ["0.0001", 1],
+    // Delta-seconds are digits only (RFC 9110 §10.2.3): a fraction counts as absent, so the backoff applies.
+    ["0.0001", undefined],
     ["x10", undefined],
     ["   ", undefined],
   ])("reads %p as %p ms", (header, expected) => {
