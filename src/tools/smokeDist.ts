@@ -11,6 +11,7 @@ import fs from "node:fs";
 import { createHarness } from "@prismatic-io/spectral/dist/testing";
 import { DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, startEmulator, type GraphEmulator } from "../emulator";
 import { makeTestCertificate } from "../emulator/x509";
+import { startFlowHost } from "../runner/webhookReceiver";
 
 const STUB_MARKER = "is not bundled with this component";
 const TENANT = "contoso.onmicrosoft.com";
@@ -77,7 +78,7 @@ async function connectionsFor(emulator: GraphEmulator): Promise<Record<string, C
   };
 }
 
-function cases(harness: Harness, connections: Record<string, Connection>) {
+function cases(harness: Harness, connections: Record<string, Connection>, component: Parameters<typeof createHarness>[0], emulator: GraphEmulator) {
   const user = connections.oauth;
   const context = { logger: silentLogger };
   const action = (key: string, params: Record<string, unknown>) => harness.action(key, { connection: user, ...params }, context);
@@ -101,7 +102,41 @@ function cases(harness: Harness, connections: Record<string, Connection>) {
       },
     },
   };
-  const triggers: Record<string, Case> = {};
+  const triggers: Record<string, Case> = {
+    // The whole webhook loop on the bundle: deploy (subscription + handshake), a mail arriving, the notification
+    // delivered to the flow's URL and checked, undeploy (subscription deleted).
+    changeNotifications: {
+      run: async () => {
+        const host = await startFlowHost({
+          triggerKey: "changeNotifications",
+          params: { connection: user, resource: "me/mailFolders('Inbox')/messages", changeTypes: ["created"] },
+          logger: silentLogger,
+          component: component as never,
+        });
+        try {
+          await host.deploy();
+          emulator.mailbox.receive({ subject: "smoke" });
+          await emulator.flushNotifications();
+          const execution = await host.waitFor((e) => (e.result as { branch?: string } | undefined)?.branch === "Notification", 5_000);
+          await host.undeploy();
+          return { execution, subscriptionsLeft: emulator.subscriptions().length };
+        } finally {
+          await host.close();
+        }
+      },
+      check: (r) => {
+        const { execution, subscriptionsLeft } = r as { execution: { status: number; result: { payload: { body: { data: { notifications: unknown[] } } } } }; subscriptionsLeft: number };
+        expectThat(execution.status === 202 && execution.result.payload.body.data.notifications.length === 1 && subscriptionsLeft === 0, "one notification answered 202, and no subscription left", r);
+      },
+    },
+    deltaChanges: {
+      run: () => harness.trigger("deltaChanges", {}, { connection: user, resource: "/users/delta" }, { ...context, instanceState: {} } as never),
+      check: (r) => {
+        const data = (r as { payload?: { body?: { data?: { changes?: unknown[]; roundComplete?: boolean } } } }).payload?.body?.data;
+        expectThat(data?.changes?.length === 300 && data.roundComplete === true, "300 users in one complete round", r);
+      },
+    },
+  };
   const dataSources: Record<string, Case> = {
     selectUser: { run: () => dataSource("selectUser", {}), check: (r) => expectThat(picklist(r).length === 300, "300 users", r) },
     selectGroup: { run: () => dataSource("selectGroup", {}), check: (r) => expectThat(picklist(r).length > 0, "some groups", r) },
@@ -113,6 +148,10 @@ function cases(harness: Harness, connections: Record<string, Connection>) {
       },
     },
     selectChannel: { run: () => dataSource("selectChannel", { team: teamId }), check: (r) => expectThat(picklist(r).length > 0, "the team's channels", r) },
+    selectSubscriptionResource: {
+      run: () => dataSource("selectSubscriptionResource", {}),
+      check: (r) => expectThat(picklist(r).some((o) => o.key === "users") && picklist(r).some((o) => /mailFolders/.test(o.key)), "common resources and the user's mail folders", r),
+    },
     selectFromCollection: {
       run: () => dataSource("selectFromCollection", { path: "/groups", labelField: "displayName", keyField: "id" }),
       check: (r) => expectThat(picklist(r).length > 0 && picklist(r).every((o) => o.key && o.label), "groups as key and label", r),
@@ -150,7 +189,7 @@ async function main(): Promise<void> {
   const failures: string[] = [];
   let ran = 0;
   try {
-    const table = cases(harness, await connectionsFor(emulator));
+    const table = cases(harness, await connectionsFor(emulator), component, emulator);
     const groups: [string, string[], Record<string, Case>][] = [
       ["action", Object.keys(component.actions ?? {}), table.actions],
       ["trigger", Object.keys(component.triggers ?? {}), table.triggers],
