@@ -49,7 +49,35 @@ interface StoredFolder {
 interface StoredMessage {
   message: Message;
   folderId: string;
+  attachments?: StoredAttachment[];
 }
+
+/** A file attachment (DC api-reference/v1.0/resources/fileattachment.md); `size` is the byte count here. */
+export interface StoredAttachment {
+  id: string;
+  name: string;
+  contentType: string;
+  bytes: Buffer;
+  isInline: boolean;
+  contentId: string | null;
+  lastModifiedDateTime: string;
+}
+
+/** What an attachment upload session needs to be created (uploadSessions.ts, via routes.ts). */
+export interface AttachmentSessionRequest {
+  userId: string;
+  messageId: string;
+  name: string;
+  size: number;
+  contentType: string;
+  isInline: boolean;
+  contentId?: string;
+}
+
+/** Outlook's limit for POST …/attachments: "If the file size is under 3 MB" (DC concepts/outlook-large-attachments.md). */
+export const SIMPLE_ATTACHMENT_LIMIT = 3 * 1024 * 1024;
+/** "to attach a file of size between 3MB and 150MB" with an upload session (outlook-large-attachments.md). */
+export const MAX_ATTACHMENT_SIZE = 150 * 1024 * 1024;
 
 interface UserMailbox {
   userId: string;
@@ -198,6 +226,7 @@ export class EmulatedMailbox {
         return { GET: () => { throw new GraphError(400, "ErrorInvalidRequest", "Change tracking of messages needs a folder: /mailFolders/{id}/messages/delta."); } };
       }
       if (segments.length === 2) return this.messageHandlers(ctx, box, segments[1]);
+      if (lower[2] === "attachments") return this.attachmentHandlers(ctx, box, segments[1], segments.slice(3));
       return undefined;
     }
     if (segments.length === 1) return { GET: () => this.listFolders(ctx, box()) };
@@ -208,6 +237,143 @@ export class EmulatedMailbox {
     if (segments.length === 4 && lower[3] === "delta") return { GET: () => this.delta(ctx, box(), folder()) };
     if (segments.length === 4) return this.messageHandlers(ctx, box, segments[3], folder);
     return undefined;
+  }
+
+  /** The attachment stored by a finished upload session; its id. */
+  addAttachment(userId: string, messageId: string, attachment: Omit<StoredAttachment, "id" | "lastModifiedDateTime">): string {
+    const box = this.box(userId);
+    const stored = this.findMessage(box, messageId);
+    const id = outlookId("AAMkAGatt");
+    (stored.attachments ??= []).push({ ...attachment, id, lastModifiedDateTime: iso(this.now()) });
+    stored.message = { ...stored.message, hasAttachments: true, lastModifiedDateTime: iso(this.now()), changeKey: changeKey() };
+    return id;
+  }
+
+  /** The attachments of a message, for tests (`emulator.attachments`). */
+  attachmentsOf(userId: string, messageId: string): StoredAttachment[] {
+    return [...(this.findMessage(this.box(userId), messageId).attachments ?? [])];
+  }
+
+  private findMessage(box: UserMailbox, id: string): StoredMessage {
+    const stored = box.messages.get(id);
+    // Outlook's 404 for an unknown item id (captured answers [3p]; DC concepts/errors.md lists the status).
+    if (!stored) throw new GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
+    return stored;
+  }
+
+  /**
+   * `messages/{id}/attachments` (DC message-list-attachments.md, message-post-attachments.md),
+   * `…/attachments/createUploadSession` (DC attachment-createuploadsession.md), `…/attachments/{id}` and its `$value`.
+   */
+  private attachmentHandlers(ctx: MailRequest, box: () => UserMailbox, messageId: string, rest: string[]): MailHandlers | undefined {
+    const message = (): StoredMessage => this.findMessage(box(), messageId);
+    const context = (suffix: string): string => this.context(ctx, box(), `messages('${messageId}')/attachments${suffix}`);
+    if (rest.length === 0) {
+      return {
+        GET: () => jsonReply(200, { "@odata.context": context(""), value: (message().attachments ?? []).map((a) => attachmentJson(a)) }, "outlook"),
+        POST: () => this.postAttachment(ctx, box(), message(), context("/$entity")),
+      };
+    }
+    if (rest.length === 1 && rest[0].toLowerCase() === "createuploadsession") {
+      return { POST: () => this.createAttachmentSession(ctx, box(), message()) };
+    }
+    const find = (): StoredAttachment => {
+      const found = (message().attachments ?? []).find((a) => a.id === rest[0]);
+      if (!found) throw new GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
+      return found;
+    };
+    if (rest.length === 1) {
+      return {
+        GET: () => jsonReply(200, { "@odata.context": context("/$entity"), ...attachmentJson(find()) }, "outlook"),
+        DELETE: () => {
+          const stored = message();
+          stored.attachments = (stored.attachments ?? []).filter((a) => a.id !== find().id);
+          stored.message = { ...stored.message, hasAttachments: stored.attachments.length > 0 };
+          return emptyReply(204, "outlook");
+        },
+      };
+    }
+    if (rest.length === 2 && rest[1] === "$value") {
+      // The raw bytes (DC attachment-get.md, "Get the raw contents of a file attachment"): 200, no redirect.
+      return {
+        GET: () => {
+          const a = find();
+          return { status: 200, headers: { "Cache-Control": "private", "Content-Type": a.contentType }, body: a.bytes, chunked: false };
+        },
+      };
+    }
+    return undefined;
+  }
+
+  /** POST …/attachments with a fileAttachment: 201 (DC message-post-attachments.md), under 3 MB. */
+  private postAttachment(ctx: MailRequest, box: UserMailbox, stored: StoredMessage, context: string): Reply {
+    const body = ctx.readJson();
+    const type = String(body["@odata.type"] ?? "");
+    if (!/^#?microsoft\.graph\.fileAttachment$/i.test(type)) {
+      // Item and reference attachments exist in Graph; the emulator models file attachments only (own message).
+      throw new GraphError(400, "ErrorInvalidRequest", "The emulator accepts only #microsoft.graph.fileAttachment.");
+    }
+    if (typeof body.name !== "string" || body.name === "" || typeof body.contentBytes !== "string") {
+      throw new GraphError(400, "ErrorInvalidRequest", "A file attachment needs name and contentBytes.");
+    }
+    const bytes = Buffer.from(body.contentBytes, "base64");
+    if (bytes.length >= SIMPLE_ATTACHMENT_LIMIT) {
+      // Graph documents the limit, not this answer's body: status and code are the emulator's choice.
+      throw new GraphError(413, "ErrorRequestEntityTooLarge", "The attachment is 3 MB or larger: use attachments/createUploadSession.");
+    }
+    const id = this.addAttachment(box.userId, String(stored.message.id), {
+      name: body.name,
+      contentType: typeof body.contentType === "string" ? body.contentType : "application/octet-stream",
+      bytes,
+      isInline: body.isInline === true,
+      contentId: typeof body.contentId === "string" ? body.contentId : null,
+    });
+    const attachment = (stored.attachments ?? []).find((a) => a.id === id) as StoredAttachment;
+    return jsonReply(201, { "@odata.context": context, ...attachmentJson(attachment) }, "outlook");
+  }
+
+  /**
+   * POST …/attachments/createUploadSession with `{"AttachmentItem":{"attachmentType":"file","name","size"}}` →
+   * 201 with the uploadSession (DC attachment-createuploadsession.md, outlook-large-attachments.md).
+   */
+  private createAttachmentSession(ctx: MailRequest, box: UserMailbox, stored: StoredMessage): Reply {
+    const body = ctx.readJson();
+    const item = body.AttachmentItem;
+    if (typeof item !== "object" || item === null || Array.isArray(item)) {
+      throw new GraphError(400, "ErrorInvalidRequest", "The request body needs an AttachmentItem.");
+    }
+    const a = item as Entity;
+    if (String(a.attachmentType ?? "file").toLowerCase() !== "file") {
+      throw new GraphError(400, "ErrorInvalidRequest", "Only attachmentType 'file' can be uploaded in a session.");
+    }
+    const size = a.size;
+    if (typeof a.name !== "string" || a.name === "" || typeof size !== "number" || !Number.isInteger(size) || size < 1) {
+      throw new GraphError(400, "ErrorInvalidRequest", "AttachmentItem needs a name and a positive integer size.");
+    }
+    if (size > MAX_ATTACHMENT_SIZE) {
+      // 150 MB is documented; this error's body is the emulator's own.
+      throw new GraphError(400, "ErrorAttachmentSizeLimitExceeded", `The attachment is larger than the 150 MB Outlook accepts (${size} bytes).`);
+    }
+    if (!ctx.createAttachmentSession) throw new GraphError(501, "NotImplemented", "This operation target is not yet supported.");
+    const session = ctx.createAttachmentSession({
+      userId: box.userId,
+      messageId: String(stored.message.id),
+      name: a.name,
+      size,
+      contentType: typeof a.contentType === "string" ? a.contentType : "application/octet-stream",
+      isInline: a.isInline === true,
+      ...(typeof a.contentId === "string" ? { contentId: a.contentId } : {}),
+    });
+    return jsonReply(
+      201,
+      {
+        "@odata.context": `${ctx.origin}/${ctx.version}/$metadata#microsoft.graph.uploadSession`,
+        uploadUrl: session.uploadUrl,
+        expirationDateTime: session.expirationDateTime,
+        nextExpectedRanges: ["0-"],
+      },
+      "outlook",
+    );
   }
 
   private messageHandlers(ctx: MailRequest, box: () => UserMailbox, id: string, folder?: () => StoredFolder): MailHandlers {
@@ -541,6 +707,25 @@ export interface MailRequest {
   rawQuery: string;
   prefer?: string;
   readJson(): Entity;
+  /** Starts an attachment upload session on the upload host (uploadSessions.ts). */
+  createAttachmentSession?(request: AttachmentSessionRequest): { uploadUrl: string; expirationDateTime: string };
+}
+
+/** A fileAttachment as Graph returns it (DC attachment-get.md sample, property order kept). */
+function attachmentJson(a: StoredAttachment): Entity {
+  return {
+    "@odata.type": "#microsoft.graph.fileAttachment",
+    "@odata.mediaContentType": a.contentType,
+    id: a.id,
+    lastModifiedDateTime: a.lastModifiedDateTime,
+    name: a.name,
+    contentType: a.contentType,
+    size: a.bytes.length,
+    isInline: a.isInline,
+    contentId: a.contentId,
+    contentLocation: null,
+    contentBytes: a.bytes.toString("base64"),
+  };
 }
 
 export type MailHandlers = Partial<Record<"GET" | "POST" | "PATCH" | "DELETE", () => Reply>>;

@@ -16,6 +16,7 @@ import {
   type SubscriptionRouteContext,
   type SubscriptionStore,
 } from "./subscriptions";
+import type { ConflictBehavior, DriveTarget, UploadSessions } from "./uploadSessions";
 import { emptyReply, errorReply, GraphError, innerErrorDate, jsonReply, textReply, type Reply, type RequestIds, type Workload } from "./http";
 import {
   both,
@@ -92,6 +93,8 @@ export interface TenantState {
   mailbox: EmulatedMailbox;
   /** Where changes to users, messages and drive items go to become change notifications. */
   notifications: NotificationHub;
+  /** Upload sessions on the upload host (drive items and Outlook attachments). */
+  uploads: UploadSessions;
 }
 
 /** Most handlers answer at once; creating a subscription waits for the validation handshake. */
@@ -198,7 +201,164 @@ function decodeSegment(segment: string): string {
   }
 }
 
-function matchRoute(req: GraphRequest, state: TenantState): Match {
+/**
+ * `/drives/{drive-id}/…` is the same drive as `/me/drive/…` (the tenant has one drive); another id is the
+ * emulator's own 404 (Graph documents none for an unknown drive id).
+ */
+function driveAlias(req: GraphRequest): GraphRequest {
+  const m = /^\/drives\/([^/:]+)(?=\/|$)(.*)$/i.exec(req.path);
+  if (!m) return req;
+  if (decodeSegment(m[1]) !== DRIVE_ID) throw itemNotFound();
+  return { ...req, path: `/me/drive${m[2]}` };
+}
+
+/**
+ * createUploadSession on a drive item (DC driveitem-createuploadsession.md):
+ * `/me/drive/root:/{path}:/createUploadSession`, `/me/drive/items/{parent-id}:/{name}:/createUploadSession`,
+ * `/me/drive/items/{item-id}/createUploadSession` (replace an existing file); `/drives/{id}/…` the same.
+ * Also the simple upload on `/me/drive/items/{parent-id}:/{name}:/content`.
+ */
+function driveItemAction(req: GraphRequest, state: TenantState): Match | undefined {
+  const byPath = /^\/me\/drive\/root:(\/.+?):\/(createuploadsession|content)$/i.exec(req.path);
+  const byParent = /^\/me\/drive\/items\/([^/:]+):(\/.+?):\/(createuploadsession|content)$/i.exec(req.path);
+  const byItem = /^\/me\/drive\/items\/([^/:]+)\/createuploadsession$/i.exec(req.path);
+  if (byPath && byPath[2].toLowerCase() === "createuploadsession") {
+    return on(req, "drive", { POST: () => createDriveSession(req, state, { path: drivePathOf(byPath[1]) }) });
+  }
+  if (byParent) {
+    const parent = decodeSegment(byParent[1]);
+    const path = (): string => {
+      if (parent.toUpperCase() !== ROOT_ITEM_ID && parent.toLowerCase() !== "root") {
+        // Only the root is a folder in the emulator's drive; a file is no parent.
+        if (state.drive.get(parent)) throw new GraphError(400, "invalidRequest", "The parent item is not a folder.");
+        throw itemNotFound();
+      }
+      return drivePathOf(byParent[2]);
+    };
+    if (byParent[3].toLowerCase() === "content") {
+      return on(req, "drive", { PUT: () => upload(req, state, path()), GET: () => contentRedirect(state, existingAt(state, path())) });
+    }
+    return on(req, "drive", { POST: () => createDriveSession(req, state, { path: path() }) });
+  }
+  if (byItem) {
+    return on(req, "drive", {
+      POST: () => {
+        const id = decodeSegment(byItem[1]);
+        if (id.toUpperCase() === ROOT_ITEM_ID || id.toLowerCase() === "root") {
+          // A folder needs a file name: items/{parent-id}:/{name}:/createUploadSession (emulator's own wording).
+          throw new GraphError(400, "invalidRequest", "An upload session on a folder needs a file name: items/{parent-id}:/{name}:/createUploadSession.");
+        }
+        const file = findItem(state, id);
+        return createDriveSession(req, state, { path: file.path, itemId: file.id });
+      },
+    });
+  }
+  return undefined;
+}
+
+function drivePathOf(raw: string): string {
+  return "/" + raw.split("/").filter(Boolean).map(decodeSegment).join("/");
+}
+
+function existingAt(state: TenantState, path: string): DriveFile {
+  const file = state.drive.byPath(path);
+  if (!file) throw itemNotFound();
+  return file;
+}
+
+const CONFLICT_BEHAVIORS: readonly ConflictBehavior[] = ["fail", "replace", "rename"];
+
+/**
+ * POST …/createUploadSession. Body (optional): `{"item":{"@microsoft.graph.conflictBehavior","name","fileSize",
+ * "description"},"deferCommit":true}`; the conflict behaviour may also come as a query parameter (driveItem
+ * resource notes). `fail` is the documented default. Answer: 200 with the uploadSession.
+ */
+function createDriveSession(req: GraphRequest, state: TenantState, place: { path: string; itemId?: string }): Reply {
+  const body = req.body.length === 0 ? {} : readJson(req);
+  const item = typeof body.item === "object" && body.item !== null && !Array.isArray(body.item) ? (body.item as Entity) : {};
+  const fromQuery = new URLSearchParams(req.rawQuery).get("@microsoft.graph.conflictBehavior");
+  const given = item["@microsoft.graph.conflictBehavior"] ?? fromQuery ?? (place.itemId ? "replace" : "fail");
+  const conflictBehavior = String(given).toLowerCase() as ConflictBehavior;
+  if (!CONFLICT_BEHAVIORS.includes(conflictBehavior)) {
+    // The values are documented (fail, replace, rename); the error for another is the emulator's own.
+    throw new GraphError(400, "invalidRequest", `Invalid value '${String(given)}' for @microsoft.graph.conflictBehavior: use fail, replace or rename.`);
+  }
+  const fileSize = item.fileSize;
+  if (fileSize !== undefined && (typeof fileSize !== "number" || !Number.isInteger(fileSize) || fileSize < 0)) {
+    throw new GraphError(400, "invalidRequest", "item.fileSize must be a non-negative integer.");
+  }
+  if (typeof fileSize === "number" && fileSize > driveQuota(state).remaining) {
+    // "If the fileSize exceeds the available quota, a 507 Insufficient Storage response is returned" (drive doc).
+    throw new GraphError(507, "quotaLimitReached", "Insufficient Space Available");
+  }
+  if (!place.itemId && conflictBehavior === "fail" && state.drive.byPath(place.path)) {
+    // What OneDrive answers a create with conflictBehavior fail on a taken name (driveItem errors, DC concepts/errors.md code list).
+    throw new GraphError(409, "nameAlreadyExists", "The specified item name already exists.");
+  }
+  const target: DriveTarget = {
+    kind: "drive",
+    path: place.path,
+    conflictBehavior,
+    ...(place.itemId ? { itemId: place.itemId } : {}),
+    ...(typeof fileSize === "number" ? { fileSize } : {}),
+    deferCommit: body.deferCommit === true,
+  };
+  const session = state.uploads.create(target);
+  return jsonReply(
+    200,
+    {
+      "@odata.context": `${state.origin}/${req.version}/$metadata#microsoft.graph.uploadSession`,
+      uploadUrl: session.uploadUrl,
+      expirationDateTime: session.expirationDateTime,
+      nextExpectedRanges: ["0-"],
+    },
+    "drive",
+  );
+}
+
+function driveQuota(state: TenantState): { total: number; used: number; remaining: number } {
+  const used = state.drive.list().reduce((sum, f) => sum + f.bytes.length, 0);
+  const total = 1_099_511_627_776;
+  return { total, used, remaining: total - used };
+}
+
+/**
+ * The final fragment of a drive session: the file lands at its path (201 new, 200 replaced, like PUT /content).
+ * A name taken since the session began with `fail` answers the doc's 409 `upload_name_conflict`; `rename`
+ * picks "name 1.ext", "name 2.ext", … as OneDrive does.
+ */
+export function completeDriveUpload(state: TenantState, target: DriveTarget, bytes: Buffer, ids: RequestIds, me: string = ME_ID): Reply {
+  let path = target.path;
+  const replaced = target.itemId ? state.drive.get(target.itemId) : undefined;
+  if (replaced) path = replaced.path;
+  const taken = state.drive.byPath(path);
+  if (taken && !replaced) {
+    if (target.conflictBehavior === "fail") {
+      return errorReply(ids, 409, "upload_name_conflict", "Another file exists with the same name as the uploaded session. You can redirect the upload session to use a new filename by calling PUT with the new metadata and @microsoft.graph.sourceUrl attribute.", "drive");
+    }
+    if (target.conflictBehavior === "rename") path = freeName(state, path);
+  }
+  const { file, created } = state.drive.put(path, bytes);
+  state.notifications.publish({ kind: "driveItem", changeType: created ? "created" : "updated", userId: me, itemId: file.id });
+  return jsonReply(created ? 201 : 200, driveItemJson(file, state.downloadUrl(file)), "drive");
+}
+
+function freeName(state: TenantState, path: string): string {
+  const slash = path.lastIndexOf("/");
+  const name = path.slice(slash + 1);
+  const dot = name.lastIndexOf(".");
+  const stem = dot > 0 ? name.slice(0, dot) : name;
+  const ext = dot > 0 ? name.slice(dot) : "";
+  for (let n = 1; ; n++) {
+    const candidate = `${path.slice(0, slash)}/${stem} ${n}${ext}`;
+    if (!state.drive.byPath(candidate)) return candidate;
+  }
+}
+
+function matchRoute(original: GraphRequest, state: TenantState): Match {
+  const req = driveAlias(original);
+  const action = driveItemAction(req, state);
+  if (action) return action;
   const drivePath = /^\/me\/drive\/root:(\/.*)$/i.exec(req.path);
   if (drivePath) return driveByPath(req, state, drivePath[1]);
 
@@ -294,7 +454,26 @@ function matchRoute(req: GraphRequest, state: TenantState): Match {
 /** Outlook mail below a user (/me/… or /users/{id}/…): mailFolders, messages, their delta; logic in mailbox.ts. */
 function mailRoute(req: GraphRequest, state: TenantState, userId: string, rest: string[]): Match | undefined {
   const handlers = state.mailbox.routes(
-    { origin: state.origin, version: req.version, path: req.path, rawQuery: req.rawQuery, prefer: header(req, "prefer"), readJson: () => readJson(req) },
+    {
+      origin: state.origin,
+      version: req.version,
+      path: req.path,
+      rawQuery: req.rawQuery,
+      prefer: header(req, "prefer"),
+      readJson: () => readJson(req),
+      createAttachmentSession: (r) =>
+        state.uploads.create({
+          kind: "attachment",
+          userId: r.userId,
+          parent: "Messages",
+          parentId: r.messageId,
+          name: r.name,
+          size: r.size,
+          contentType: r.contentType,
+          isInline: r.isInline,
+          ...(r.contentId === undefined ? {} : { contentId: r.contentId }),
+        }),
+    },
     userId,
     rest,
   );

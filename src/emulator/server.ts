@@ -11,7 +11,9 @@ import { EmulatedMailbox } from "./mailbox";
 import { ChangeNotifications } from "./notifications";
 import { SkipTokens } from "./odata";
 import { routeGraph, type GraphRequest, type TenantState } from "./routes";
-import { Drive, UserDirectory, type DriveFile } from "./tenant";
+import { completeDriveUpload } from "./routes";
+import { Drive, ME_ID, UserDirectory, type DriveFile } from "./tenant";
+import { DEFAULT_SESSION_LIFETIME_MS, UploadSessions } from "./uploadSessions";
 import { Throttle } from "./throttle";
 import type { BatchItemLogEntry, EmulatorOptions, GraphCloud, GraphEmulator, RequestLogEntry } from "./types";
 
@@ -149,6 +151,22 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     "v1." + createHmac("sha256", secret).update(`tempauth:${itemId.toUpperCase()}`).digest("base64url");
 
   let downloadOrigin = "";
+  const lifetimeMs = options.uploadSessionLifetimeMs ?? DEFAULT_SESSION_LIFETIME_MS;
+  if (!(lifetimeMs > 0)) throw new RangeError(`uploadSessionLifetimeMs must be positive, got ${lifetimeMs}`);
+  const uploads: UploadSessions = new UploadSessions(now, lifetimeMs, {
+    drive: (target, bytes, ids) => completeDriveUpload(state, target, bytes, ids),
+    attachment: (target, bytes): { location: string } => {
+      const id = mailbox.addAttachment(target.userId, target.parentId, {
+        name: target.name,
+        contentType: target.contentType,
+        bytes,
+        isInline: target.isInline,
+        contentId: target.contentId ?? null,
+      });
+      // The doc's Location: `https://outlook.office.com/api/v2.0/Users('…')/Messages('…')/Attachments('{id}')`, here on the upload host.
+      return { location: `${uploads.origin}/api/v2.0/Users('${encodeURIComponent(target.userId)}')/${target.parent}('${encodeURIComponent(target.parentId)}')/Attachments('${id}')` };
+    },
+  });
   const changes = new ChangeNotifications(now, options.notifications ?? {}, {
     userId: (reference) => state.users.find(reference)?.user.id as string | undefined,
     folderId: (userId, reference) => mailbox.folderId(userId, reference),
@@ -168,6 +186,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     subscriptions: changes.store,
     notifications: changes.hub,
     mailbox,
+    uploads,
   };
 
   const sleep = (ms: number): Promise<void> =>
@@ -323,7 +342,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     const concurrent = counted ? throttle.enter(token) : 0;
     try {
       const fault = faults.take(method, faultPath);
-      if (fault?.kind === "reset") {
+      if (fault?.kind === "reset" && fault.afterProcessing !== true) {
         req.socket.destroy();
         return;
       }
@@ -335,6 +354,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
         reply = statusFaultReply(ids, fault);
       } else if (fault?.kind === "reply") {
         reply = scriptedReply(fault);
+      } else if (server === "upload") {
+        reply = uploads.route(method, url, req.headers, entry.bodyBytes, ids);
       } else if (server === "download") {
         reply = routeDownload(method, url, req.headers, { drive: state.drive, tempauthValid: (id, t) => safeEqual(t, tempauthFor(id)) });
       } else if (method === "OPTIONS") {
@@ -357,6 +378,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
             : await routeAuthenticated({ method, version, path: versioned[2] ?? "", rawQuery, headers: req.headers, body: entry.bodyBytes, ids }, caller);
       }
 
+      if (fault?.kind === "reset") {
+        // afterProcessing: the request took effect, then the connection dropped before any answer.
+        entry.status = 0;
+        req.socket.destroy();
+        return;
+      }
       await sleep(latencyMs + extraDelayMs);
       if (closed) return;
       const common: Record<string, string> =
@@ -367,7 +394,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
               "x-ms-ags-diagnostic": AGS_DIAGNOSTIC,
               "Strict-Transport-Security": "max-age=31536000",
             }
-          : { "request-id": requestId, SPRequestGuid: requestId };
+          : server === "upload"
+            ? { "request-id": requestId }
+            : { "request-id": requestId, SPRequestGuid: requestId };
       entry.status = reply.status;
       write(res, { ...reply, headers: { ...common, ...reply.headers } }, method === "HEAD", fault?.kind === "truncate" || fault?.kind === "stall" ? fault.kind : undefined);
     } finally {
@@ -386,9 +415,14 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
 
   const graphServer = serve("graph");
   const downloadServer = serve("download");
+  const uploadServer = serve("upload");
   const port = await listen(graphServer, options.port ?? 0);
   const downloadPort = await listen(downloadServer, options.downloadPort ?? 0).catch(async (error: unknown) => {
     await closeServer(graphServer);
+    throw error;
+  });
+  const uploadPort = await listen(uploadServer, options.uploadPort ?? 0).catch(async (error: unknown) => {
+    await Promise.all([closeServer(graphServer), closeServer(downloadServer)]);
     throw error;
   });
   if (options.identity) {
@@ -396,17 +430,19 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     // Issue for this cloud's Graph and on this emulator's clock (so advancing `now` expires its tokens), unless set.
     identity = await startIdentityEmulator({ ...given, graphResource: given.graphResource ?? graphResource, now: given.now ?? now }).catch(
       async (error: unknown) => {
-        await Promise.all([closeServer(graphServer), closeServer(downloadServer)]);
+        await Promise.all([closeServer(graphServer), closeServer(downloadServer), closeServer(uploadServer)]);
         throw error;
       },
     );
   }
   state.origin = `http://127.0.0.1:${port}`;
   downloadOrigin = `http://127.0.0.1:${downloadPort}`;
+  uploads.origin = `http://127.0.0.1:${uploadPort}`;
 
   return {
     origin: state.origin,
     downloadOrigin,
+    uploadOrigin: uploads.origin,
     token: tokens[0],
     cloud,
     graphResource,
@@ -419,6 +455,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
       mailbox.expireDeltaTokens();
     },
     mailbox,
+    driveFile: (pathOrId) => {
+      const file = pathOrId.startsWith("/") ? state.drive.byPath(pathOrId) : state.drive.get(pathOrId);
+      return file && { ...file };
+    },
+    attachments: (messageId, user = ME_ID) => mailbox.attachmentsOf(user, messageId),
+    uploadSessions: () => uploads.list(),
     subscriptions: () => changes.store.list(),
     deliveries: changes.hub.deliveries,
     flushNotifications: () => changes.hub.flush(),
@@ -429,6 +471,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
       throttle.configure(null);
       state.users = new UserDirectory(size);
       state.drive.reset();
+      uploads.reset();
       // The change log starts again, so tokens minted against the old one must not be honoured.
       state.deltaTokens.expire();
       changes.reset();
@@ -440,7 +483,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
       changes.close();
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
-      await Promise.all([closeServer(graphServer), closeServer(downloadServer), identity?.close()]);
+      await Promise.all([closeServer(graphServer), closeServer(downloadServer), closeServer(uploadServer), identity?.close()]);
     },
   };
 }

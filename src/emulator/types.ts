@@ -1,7 +1,9 @@
 import type { IdentityEmulator, IdentityOptions } from "./identity";
 import type { DeliveryLogEntry, LifecycleEvent, NotificationOptions } from "./notifications";
 import type { EmulatedSubscription } from "./subscriptions";
-import type { EmulatedMailbox } from "./mailbox";
+import type { EmulatedMailbox, StoredAttachment } from "./mailbox";
+import type { DriveFile } from "./tenant";
+import type { UploadSessionInfo } from "./uploadSessions";
 
 /** The Microsoft cloud a Graph emulator pretends to be (reference §7, DC concepts/deployments.md). */
 export type GraphCloud = "global" | "usgov-l4" | "usgov-l5-dod" | "china";
@@ -11,6 +13,13 @@ export interface EmulatorOptions {
   port?: number;
   /** Pre-authenticated download host port; default 0 (ephemeral). */
   downloadPort?: number;
+  /** Upload host port (upload sessions' URLs); default 0 (ephemeral). */
+  uploadPort?: number;
+  /**
+   * How long an upload session lives after its creation or its last accepted fragment, on the `now` clock;
+   * default 15 minutes (Graph documents no figure, only that each fragment extends it).
+   */
+  uploadSessionLifetimeMs?: number;
   /** Size of the tenant; default 300. Users are computed from their index on demand. */
   users?: number;
   /** Accepted bearer tokens; default [DEMO_TOKEN]. */
@@ -56,7 +65,8 @@ export interface BatchItemLogEntry {
 }
 
 export interface RequestLogEntry {
-  server: "graph" | "download";
+  /** "upload": the upload host of upload sessions (drive items and Outlook attachments). */
+  server: "graph" | "download" | "upload";
   method: string;
   /** Path and query exactly as received, e.g. "/v1.0/users?$top=5". */
   url: string;
@@ -83,7 +93,11 @@ export interface RequestLogEntry {
 
 export type Fault =
   | { kind: "status"; status: 429 | 500 | 502 | 503 | 504; retryAfter?: string }
-  | { kind: "reset" }
+  /**
+   * The connection is destroyed without an answer: before the request is routed (nothing happened), or with
+   * `afterProcessing` after it took effect (a chunk was stored but its 202 never arrived).
+   */
+  | { kind: "reset"; afterProcessing?: boolean }
   | { kind: "slow"; delayMs: number }
   | { kind: "truncate" }
   /** Headers and half the body (Content-Length promises all of it), then nothing more until the client gives up. */
@@ -100,7 +114,10 @@ export type Fault =
  */
 export interface FaultRule {
   method?: string;
-  /** Matched against the request path without query string and without the /v1.0 or /beta prefix. */
+  /**
+   * Matched against the request path without query string and without the /v1.0 or /beta prefix; on the
+   * download and upload hosts, the path as received (`/up/{session}`, `/api/v2.0/Users('…')/…`).
+   */
   path: string | RegExp;
   /** Matching requests to let through before the rule starts firing; default 0. */
   skip?: number;
@@ -126,6 +143,8 @@ export interface GraphEmulator {
   origin: string;
   /** "http://127.0.0.1:PORT2": the pre-authenticated download host. */
   downloadOrigin: string;
+  /** "http://127.0.0.1:PORT4": the upload host; upload sessions' URLs point here (drive `/up/…`, Outlook `/api/v2.0/…`). */
+  uploadOrigin: string;
   /** First accepted token. */
   token: string;
   /** The cloud this Graph pretends to be (EmulatorOptions.cloud). */
@@ -151,6 +170,12 @@ export interface GraphEmulator {
   expireDeltaTokens(): void;
   /** Outlook mail: `receive(message, { folder?, user? })` delivers mail from outside (a `created` change). */
   mailbox: Pick<EmulatedMailbox, "receive">;
+  /** A copy of the stored drive file at a path ("/Reports/q3.xlsx") or with an item id; undefined if none. */
+  driveFile(pathOrId: string): DriveFile | undefined;
+  /** The attachments of a message in a user's mailbox (default the signed-in demo user). */
+  attachments(messageId: string, user?: string): StoredAttachment[];
+  /** Open upload sessions (not yet finished, cancelled or found expired). */
+  uploadSessions(): UploadSessionInfo[];
   /** Live subscriptions (expired ones are gone, as from GET /subscriptions). */
   subscriptions(): ReadonlyArray<EmulatedSubscription>;
   /** Every outgoing notification and lifecycle POST, in order; cleared by reset(). */
