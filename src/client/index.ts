@@ -1,11 +1,10 @@
 /**
- * The Graph-aware client every action uses: resolves URLs against the Graph origin, builds headers,
- * retries throttled and failed attempts, decodes responses and turns failures into readable errors.
+ * The Graph layer every action uses: resolves URLs against the Graph origin, builds headers, attaches the token,
+ * decodes responses and turns failures into readable errors. Retries, redirects and bounds are the sender's.
  */
 import { randomUUID } from "node:crypto";
 import type { ActionLogger, Connection } from "@prismatic-io/spectral";
 import { PreparedBody } from "./body";
-import { clock } from "./clock";
 import { ConnectionProfile, readConnection } from "./credentials";
 import {
   GraphInvalidResponseError,
@@ -17,9 +16,10 @@ import {
   redactError,
   redactSecrets,
 } from "./errors";
-import { ApiVersion, appendQuery, GraphEndpoint, resolveGraphEndpoint, resolveGraphUrl } from "./hosts";
-import { decideRetry, RetryPolicy } from "./retry";
-import { sendFollowingRedirects, TransportFailure, WireResponse } from "./transport";
+import { ApiVersion, appendQuery, GraphEndpoint, isLoopbackHost, resolveGraphEndpoint, resolveGraphUrl } from "./hosts";
+import type { RetryPolicy } from "./retry";
+import { OriginCredentials, SendFailure, SendRequest, sendWithRetries, formatMs } from "./sender";
+import { ORIGIN_BOUND_HEADERS, WireResponse } from "./transport";
 import { assertHeaderValue, assertUrlText } from "./wireText";
 
 export type ResponseType = "json" | "text" | "arraybuffer";
@@ -44,6 +44,19 @@ export interface GraphResponse {
   data: unknown;
   contentType?: string;
   url: string;
+}
+
+/** A request to a pre-authenticated URL Graph handed out: an upload session's uploadUrl or a download URL. */
+export interface PreauthenticatedRequest {
+  method: string;
+  /** Absolute and https (plain http only to loopback, under the emulator test seam). */
+  url: string;
+  /** Never Authorization, Cookie or Proxy-Authorization: those are refused. */
+  headers?: Record<string, string>;
+  body?: PreparedBody | Buffer;
+  responseType?: ResponseType;
+  /** Whether a failed attempt may be sent again; by the method when undefined (a PUT of a chunk is). */
+  idempotent?: boolean;
 }
 
 export interface GraphClientOptions {
@@ -118,7 +131,7 @@ export class GraphClient {
       throw new InputError("Data", `a ${method} request cannot carry a body; remove Data, Form Data and File Data or choose another Method`);
     }
     const headers = this.buildHeaders(req, responseType);
-    return this.sendWithRetries(method, url, headers, req.body, responseType);
+    return this.sendToGraph(method, url, headers, req.body, responseType);
   }
 
   private buildHeaders(req: GraphRequest, responseType: ResponseType): Record<string, string> {
@@ -155,89 +168,97 @@ export class GraphClient {
     return headers;
   }
 
-  private async sendWithRetries(
+  private async sendToGraph(
     method: string,
     url: URL,
-    baseHeaders: Record<string, string>,
+    headers: Record<string, string>,
     body: PreparedBody | undefined,
     responseType: ResponseType,
   ): Promise<GraphResponse> {
-    const { retry, debug, timeoutMs, maxResponseBytes } = this.options;
-    let throttleRetriesUsed = 0;
-    let errorRetriesUsed = 0;
-    let waitedMs = 0;
-    let signedInAgain = false;
-    for (let attempt = 1; ; attempt++) {
-      // Graph SDKs stamp retries with Retry-Attempt so the service can tell them from new requests.
-      const headers = attempt > 1 ? { ...baseHeaders, "Retry-Attempt": String(attempt - 1) } : baseHeaders;
-      const started = clock.now();
-      // The token is added by the transport, below this line: it is never in these headers.
-      if (debug) this.log(`→ ${method} ${url.href} (attempt ${attempt}) headers ${JSON.stringify(headers)}`);
-
-      let response: WireResponse | undefined;
-      let failure: TransportFailure | undefined;
-      // Asked per attempt: a certificate token renews itself during a long read.
-      const accessToken = await this.profile.accessToken();
-      if (!this.secrets.includes(accessToken)) this.secrets.push(accessToken);
-      try {
-        response = await sendFollowingRedirects(
-          { method, url, headers, body: body?.bytes, timeoutMs, maxResponseBytes },
-          this.endpoint,
-          accessToken,
-        );
-      } catch (error) {
-        if (!(error instanceof TransportFailure)) throw error;
-        failure = error;
-      }
-      const elapsed = clock.now() - started;
-      if (debug) {
-        this.log(
-          response
-            ? `← ${response.status} ${response.statusText} in ${elapsed} ms (request-id ${response.headers["request-id"] ?? "none"})`
-            : `← no answer after ${elapsed} ms: ${failure?.reason}`,
-        );
-      }
-      if (response && response.status < 400) return decodeResponse(response, responseType, method);
-      if (response?.status === 401 && this.profile.forgetToken && !signedInAgain) {
+    let tokenInUse = "";
+    const credentials: OriginCredentials = {
+      origin: this.endpoint.origin,
+      headers: async () => {
+        // Asked per attempt: a certificate token renews itself during a long read.
+        tokenInUse = await this.profile.accessToken();
+        if (!this.secrets.includes(tokenInUse)) this.secrets.push(tokenInUse);
+        // Security: the one place the token is attached; the transport sends it to the Graph origin only.
+        return { Authorization: `Bearer ${tokenInUse}` };
+      },
+      renewAfterRefusal: () => {
+        if (!this.profile.forgetToken) return false;
         // A token the component minted itself can be replaced at once: sign in again, once.
-        signedInAgain = true;
-        this.profile.forgetToken(accessToken);
+        this.profile.forgetToken(tokenInUse);
         this.warn(`Microsoft Graph ${method} ${url.pathname}: Graph refused the cached token (401); signing in again`);
-        continue;
-      }
-      if (failure && !failure.retryable) throw new GraphNetworkError(method, url.href, failure.reason, attempt);
+        return true;
+      },
+    };
+    const request = { method, url, headers, body: body?.bytes };
+    const response = await this.sendReadingErrors(request, "Graph", url, credentials);
+    return decodeResponse(response, responseType, method);
+  }
 
-      const decision = decideRetry(
-        retry,
-        {
-          method,
-          status: response?.status,
-          retryAfterHeader: response?.headers["retry-after"],
-          throttleRetriesUsed,
-          errorRetriesUsed,
-        },
-        clock.now(),
-        clock.random,
-      );
-      if (!decision.retry) {
-        if (!response) throw new GraphNetworkError(method, url.href, failure?.reason ?? "no answer", attempt);
-        throw this.errorFrom(response, method, url, baseHeaders["client-request-id"], decision, {
-          attempts: attempt,
-          waitedMs,
-        });
+  /**
+   * Sends to a pre-authenticated URL (an upload session's uploadUrl, a download URL): the URL is the credential,
+   * so no token, cookie or other origin-bound header is ever sent, on any hop; the retries are Graph's.
+   */
+  async requestPreauthenticated(req: PreauthenticatedRequest): Promise<GraphResponse> {
+    const url = this.checkPreauthenticatedUrl(req.url);
+    // Security: the URL's query is its credential (tempauth, authtoken): masked wherever it could be shown.
+    for (const value of url.searchParams.values()) if (!this.secrets.includes(value)) this.secrets.push(value);
+    try {
+      const method = req.method.toUpperCase();
+      const responseType = req.responseType ?? "json";
+      const body = Buffer.isBuffer(req.body) ? { bytes: req.body } : req.body;
+      const headers: Record<string, string> = { Accept: ACCEPT[responseType], "User-Agent": USER_AGENT, "client-request-id": randomUUID() };
+      if (body?.contentType) headers["Content-Type"] = body.contentType;
+      for (const [name, value] of Object.entries(req.headers ?? {})) {
+        // Security: refused rather than dropped, so a caller never believes it sent one.
+        if (ORIGIN_BOUND_HEADERS.includes(name.toLowerCase())) throw new Error(`${name} is never sent to a pre-authenticated URL`);
+        headers[name] = value;
       }
-      if (decision.kind === "throttle") throttleRetriesUsed++;
-      else errorRetriesUsed++;
-      const what = response ? `${response.status}` : failure?.reason;
-      const why =
-        decision.kind === "throttle"
-          ? decision.retryAfterMs !== undefined
-            ? `Graph throttled it (${what}); waiting ${formatMs(decision.delayMs)} as Retry-After asked (throttle retry ${throttleRetriesUsed} of ${retry.maxThrottleRetries})`
-            : `Graph throttled it (${what}) without Retry-After; backing off ${formatMs(decision.delayMs)} (throttle retry ${throttleRetriesUsed} of ${retry.maxThrottleRetries})`
-          : `it failed (${what}); retrying in ${formatMs(decision.delayMs)} (retry ${errorRetriesUsed} of ${retry.maxErrorRetries})`;
-      this.warn(`Microsoft Graph ${method} ${url.pathname}: ${why}`);
-      waitedMs += decision.delayMs;
-      await clock.sleep(decision.delayMs);
+      const request = { method, url, headers, body: body?.bytes, idempotent: req.idempotent };
+      const response = await this.sendReadingErrors(request, url.host, url);
+      return decodeResponse(response, responseType, method);
+    } catch (error) {
+      throw redactError(error, this.secrets);
+    }
+  }
+
+  private checkPreauthenticatedUrl(raw: string): URL {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw new InputError("URL", "the pre-authenticated URL Graph gave is not an absolute URL");
+    }
+    const loopbackAllowed = this.endpoint.loopback && url.protocol === "http:" && isLoopbackHost(url.hostname);
+    if (url.protocol !== "https:" && !loopbackAllowed) {
+      throw new InputError("URL", `refused to send to a pre-authenticated URL that is not HTTPS (${url.origin})`);
+    }
+    if (url.username || url.password) throw new InputError("URL", "a pre-authenticated URL must not contain a user name or password");
+    url.hash = "";
+    return url;
+  }
+
+  /** Sends through the retrying sender, and reads Graph's error envelope when it gives up on an answer. */
+  private async sendReadingErrors(
+    request: SendRequest,
+    serverName: string,
+    url: URL,
+    credentials?: OriginCredentials,
+  ): Promise<WireResponse> {
+    const { retry, debug, timeoutMs, maxResponseBytes, logger } = this.options;
+    const options = { retry, debug, timeoutMs, maxResponseBytes, logger, serverName, loopback: this.endpoint.loopback, redact: (line: string) => this.redact(line) };
+    try {
+      return await sendWithRetries(request, options, credentials);
+    } catch (error) {
+      if (!(error instanceof SendFailure)) throw error;
+      if (!error.last.response) throw new GraphNetworkError(request.method, url.href, error.last.failure.reason, error.attempts);
+      throw this.errorFrom(error.last.response, request.method, url, request.headers["client-request-id"], error.decision ?? {}, {
+        attempts: error.attempts,
+        waitedMs: error.waitedMs,
+      });
     }
   }
 
@@ -300,10 +321,6 @@ export class GraphClient {
     }
   }
 
-  private log(line: string): void {
-    this.options.logger.info(this.redact(line));
-  }
-
   private warn(line: string): void {
     this.options.logger.warn(this.redact(line));
   }
@@ -351,9 +368,6 @@ function parseJsonOr(text: string): unknown {
   }
 }
 
-function formatMs(ms: number): string {
-  return ms >= 1000 ? `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1)} s` : `${ms} ms`;
-}
 
 export { InputError, GraphRequestError, GraphNetworkError, GraphInvalidResponseError, GraphPagingError } from "./errors";
 export type { RetryPolicy } from "./retry";

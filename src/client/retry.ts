@@ -101,11 +101,41 @@ export type RetryDecision =
 
 export interface AttemptOutcome {
   method: string;
+  /** Whether sending the request again is safe; by its method (RFC 9110 §9.2.2) when undefined. */
+  idempotent?: boolean;
   /** HTTP status, or undefined when no answer came (network error, timeout, truncated body). */
   status?: number;
   retryAfterHeader?: string;
   throttleRetriesUsed: number;
   errorRetriesUsed: number;
+}
+
+export type ThrottleWait =
+  | { retry: true; delayMs: number; retryAfterMs?: number }
+  | { retry: false; reason: "retry-after-too-long" | "throttle-budget-spent"; retryAfterMs?: number };
+
+/**
+ * The throttle budget, shared by single requests and JSON batch items: throttled answers are waited out
+ * together, for the longest Retry-After among them, while the budget lasts and no wait is over the longest
+ * allowed; without Retry-After, exponential backoff from 1 s at step `backoffStep`.
+ */
+export function decideThrottleWait(
+  policy: Pick<RetryPolicy, "maxThrottleRetries" | "maxRetryAfterMs">,
+  retryAfterHeaders: ReadonlyArray<string | undefined>,
+  throttleRetriesUsed: number,
+  nowMs: number,
+  random: () => number,
+  backoffStep = throttleRetriesUsed + 1,
+): ThrottleWait {
+  const waits = retryAfterHeaders.map((h) => parseRetryAfter(h, nowMs)).filter((w): w is number => w !== undefined);
+  const retryAfterMs = waits.length > 0 ? Math.max(...waits) : undefined;
+  if (retryAfterMs !== undefined && retryAfterMs > policy.maxRetryAfterMs) {
+    return { retry: false, reason: "retry-after-too-long", retryAfterMs };
+  }
+  if (throttleRetriesUsed >= policy.maxThrottleRetries) return { retry: false, reason: "throttle-budget-spent", retryAfterMs };
+  // Never less than Graph asked for: requests made while throttled still count against the limit.
+  const delayMs = retryAfterMs ?? backoffDelay(backoffStep, THROTTLE_BASE_DELAY_MS, random);
+  return { retry: true, delayMs, retryAfterMs };
 }
 
 /** Decides whether a failed attempt is sent again, and after how long. */
@@ -119,21 +149,16 @@ export function decideRetry(
   const retryAfterMs = parseRetryAfter(retryAfterHeader, nowMs);
 
   if (status !== undefined && isThrottled(status, retryAfterHeader)) {
-    if (retryAfterMs !== undefined && retryAfterMs > policy.maxRetryAfterMs) {
-      return { retry: false, reason: "retry-after-too-long", retryAfterMs };
-    }
-    if (outcome.throttleRetriesUsed < policy.maxThrottleRetries) {
-      // Never less than Graph asked for: requests made while throttled still count against the limit.
-      const delayMs =
-        retryAfterMs ?? backoffDelay(outcome.throttleRetriesUsed + 1, THROTTLE_BASE_DELAY_MS, random);
-      return { retry: true, kind: "throttle", delayMs, retryAfterMs };
-    }
+    const wait = decideThrottleWait(policy, [retryAfterHeader], outcome.throttleRetriesUsed, nowMs, random);
+    if (wait.retry) return { ...wait, kind: "throttle" };
+    if (wait.reason === "retry-after-too-long") return wait;
   }
 
+  const idempotent = outcome.idempotent ?? isIdempotent(method);
   const retryableError =
     status === undefined
-      ? policy.retryAllErrors || isIdempotent(method)
-      : policy.retryAllErrors || (isIdempotent(method) && (status >= 500 || status === 429));
+      ? policy.retryAllErrors || idempotent
+      : policy.retryAllErrors || (idempotent && (status >= 500 || status === 429));
   if (!retryableError || policy.maxErrorRetries <= 0) {
     const throttled = status !== undefined && isThrottled(status, retryAfterHeader);
     return { retry: false, reason: throttled ? "throttle-budget-spent" : "not-retryable", retryAfterMs };

@@ -1,13 +1,13 @@
 /**
- * The only module that touches the network and the only one that attaches the access token.
- * Redirects are followed here, by hand, so the token can be dropped whenever the origin changes.
+ * The only module that touches the network. Redirects are followed here, by hand, so a caller's origin-bound
+ * credentials (the Graph layer's token) reach their own origin only, on every hop.
  */
 import http from "node:http";
 import https from "node:https";
 import { pipeline, type Readable, type Transform } from "node:stream";
 import zlib from "node:zlib";
 import axios, { AxiosError, type AxiosResponse } from "axios";
-import { GraphEndpoint, isLoopbackHost } from "./hosts";
+import { isLoopbackHost } from "./hosts";
 
 export interface WireRequest {
   method: string;
@@ -61,47 +61,45 @@ const httpsAgent = new https.Agent({ keepAlive: true });
 const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 // Security: credentials that must not follow a redirect to another origin (kiota's scrub list).
-const ORIGIN_BOUND_HEADERS = ["authorization", "cookie", "proxy-authorization"];
+export const ORIGIN_BOUND_HEADERS = ["authorization", "cookie", "proxy-authorization"];
 
-export async function sendFollowingRedirects(
-  request: WireRequest,
-  endpoint: GraphEndpoint,
-  accessToken: string,
-): Promise<WireResponse> {
+export interface WireRoute {
+  /** True under the loopback test seam: plain http is then followed to loopback hosts, and no proxy is used. */
+  loopback: boolean;
+  /** Headers only `origin` may receive (the Graph token): added on each hop to that origin, on no other. */
+  credentials?: { origin: string; headers: Record<string, string> };
+}
+
+export async function sendFollowingRedirects(request: WireRequest, route: WireRoute): Promise<WireResponse> {
   const deadline = startDeadline(request.timeoutMs);
   try {
-    return await followRedirects(request, endpoint, accessToken, deadline);
+    return await followRedirects(request, route, deadline);
   } finally {
     deadline.clear();
   }
 }
 
-async function followRedirects(
-  request: WireRequest,
-  endpoint: GraphEndpoint,
-  accessToken: string,
-  deadline: Deadline,
-): Promise<WireResponse> {
+async function followRedirects(request: WireRequest, route: WireRoute, deadline: Deadline): Promise<WireResponse> {
   let { method, url, body } = request;
   let headers = { ...request.headers };
+  const { credentials } = route;
   for (let hop = 0; ; hop++) {
-    const onGraph = url.origin === endpoint.origin;
     const hopHeaders = withoutHeaders(headers, ORIGIN_BOUND_HEADERS);
-    // Security: the token goes to the Graph origin only; a pre-authenticated download host gets none.
-    if (onGraph) hopHeaders.Authorization = `Bearer ${accessToken}`;
+    // Security: credentials go to their own origin only; a pre-authenticated upload or download host gets none.
+    if (credentials && url.origin === credentials.origin) Object.assign(hopHeaders, credentials.headers);
 
-    const response = await sendOnce({ ...request, method, url, headers: hopHeaders, body }, endpoint, deadline);
+    const response = await sendOnce({ ...request, method, url, headers: hopHeaders, body }, route.loopback, deadline);
     const location = response.headers.location;
     if (!REDIRECT_STATUSES.has(response.status) || !location) return response;
     if (hop >= MAX_REDIRECTS) {
       throw new TransportFailure(`more than ${MAX_REDIRECTS} redirects`, false);
     }
     const next = new URL(location, url);
-    const loopbackAllowed = endpoint.loopback && isLoopbackHost(next.hostname);
+    const loopbackAllowed = route.loopback && isLoopbackHost(next.hostname);
     if (next.protocol !== "https:" && !loopbackAllowed) {
       throw new TransportFailure(`refused to follow a redirect to a non-HTTPS URL (${next.origin})`, false);
     }
-    if (next.origin !== endpoint.origin) headers = withoutHeaders(headers, ORIGIN_BOUND_HEADERS);
+    if (next.origin !== credentials?.origin) headers = withoutHeaders(headers, ORIGIN_BOUND_HEADERS);
     // 303 always, and 301/302 after a POST, continue as a GET without a body (RFC 9110 §15.4).
     if (response.status === 303 || ((response.status === 301 || response.status === 302) && method === "POST")) {
       method = "GET";
@@ -116,7 +114,7 @@ async function followRedirects(
 export async function sendWithoutToken(request: WireRequest, loopback: boolean): Promise<WireResponse> {
   const deadline = startDeadline(request.timeoutMs);
   try {
-    return await sendOnce(request, { origin: request.url.origin, versionRoot: request.url.origin, loopback }, deadline);
+    return await sendOnce(request, loopback, deadline);
   } finally {
     deadline.clear();
   }
@@ -152,7 +150,7 @@ const DECODERS: Record<string, () => Transform> = {
 };
 const ACCEPT_ENCODING = "gzip, deflate, br";
 
-async function sendOnce(request: WireRequest, endpoint: GraphEndpoint, deadline: Deadline): Promise<WireResponse> {
+async function sendOnce(request: WireRequest, loopback: boolean, deadline: Deadline): Promise<WireResponse> {
   if (deadline.signal.aborted) throw new TransportFailure(deadline.describe(), true);
   let response: AxiosResponse<Readable>;
   try {
@@ -172,7 +170,7 @@ async function sendOnce(request: WireRequest, endpoint: GraphEndpoint, deadline:
       httpAgent,
       httpsAgent,
       // A proxy configured for the registry must not capture calls to the loopback emulator.
-      proxy: endpoint.loopback ? false : undefined,
+      proxy: loopback ? false : undefined,
     });
   } catch (error) {
     throw new TransportFailure(deadline.signal.aborted ? deadline.describe() : describeNetworkError(error), true);
