@@ -32,6 +32,8 @@ export interface DownloadedFile {
 
 /** Bytes asked for per request to the download host: what a dropped connection can cost at most. */
 export const DOWNLOAD_WINDOW = 16 * 1024 * 1024;
+/** Test seam, like attemptBounds: tests shrink the window to cross several with a small file; production never does. */
+export const downloadBounds = { windowBytes: DOWNLOAD_WINDOW };
 const RESUME_BASE_DELAY_MS = 1_000;
 const ATTACHMENT = /\/attachments\/[^/]+$/i;
 
@@ -81,7 +83,7 @@ async function readInWindows(client: FileTransferClient, plan: DownloadPlan, sta
   let failuresInARow = 0;
   while (received < out.length) {
     const from = start + received;
-    const to = Math.min(from + DOWNLOAD_WINDOW - 1, end);
+    const to = Math.min(from + downloadBounds.windowBytes - 1, end);
     const range = `bytes=${from}-${to}`;
     let answer: GraphResponse;
     try {
