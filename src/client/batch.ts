@@ -8,7 +8,7 @@ import type { GraphClient } from "./index";
 import { clock } from "./clock";
 import { InputError } from "./errors";
 import { GraphEndpoint, resolveGraphUrl } from "./hosts";
-import { backoffDelay, isThrottled, parseRetryAfter, THROTTLE_BASE_DELAY_MS } from "./retry";
+import { decideThrottleWait, isThrottled } from "./retry";
 
 /** Graph's limit on requests in one batch. */
 export const MAX_BATCH_REQUESTS = 20;
@@ -293,19 +293,20 @@ export async function runBatch(client: GraphClient, items: BatchItem[], options:
     pending = pending.filter((i) => !results.has(i.id));
     if (pending.length === 0) break;
 
-    const waits = [...throttled.values()].map((r) => parseRetryAfter(headerValue(r.headers, "retry-after"), clock.now()));
-    const longest = Math.max(0, ...waits.map((w) => w ?? 0));
-    const spent = [...throttled.keys()].filter((id) => (throttleCount.get(id) ?? 0) >= options.maxThrottleRetries);
-    const tooLong = longest > options.maxRetryAfterMs;
-    if (spent.length > 0 || tooLong || throttled.size === 0) {
+    const used = Math.max(0, ...[...throttled.keys()].map((id) => throttleCount.get(id) ?? 0));
+    const retryAfters = [...throttled.values()].map((r) => headerValue(r.headers, "retry-after"));
+    const wait = decideThrottleWait(options, retryAfters, used, clock.now(), clock.random, round);
+    if (!wait.retry || throttled.size === 0) {
       // Out of budget: throttled items keep their 429, and what waits on them cannot run.
       for (const [id, result] of throttled) results.set(id, result);
       for (const item of pending) if (!results.has(item.id)) results.set(item.id, failedDependency(item.id));
-      if (tooLong) options.logger.warn(`Microsoft Graph $batch: items were throttled with Retry-After ${Math.ceil(longest / 1000)} s, longer than Longest Throttle Wait; not resending them`);
+      if (!wait.retry && wait.reason === "retry-after-too-long") {
+        options.logger.warn(`Microsoft Graph $batch: items were throttled with Retry-After ${Math.ceil(wait.retryAfterMs! / 1000)} s, longer than Longest Throttle Wait; not resending them`);
+      }
       break;
     }
     for (const id of throttled.keys()) throttleCount.set(id, (throttleCount.get(id) ?? 0) + 1);
-    const delayMs = waits.some((w) => w !== undefined) ? longest : backoffDelay(round, THROTTLE_BASE_DELAY_MS, clock.random);
+    const { delayMs } = wait;
     options.logger.warn(
       `Microsoft Graph $batch: ${throttled.size} request(s) throttled (${[...throttled.keys()].join(", ")}); resending them in ${delayMs} ms, after the longest Retry-After (round ${round + 1})`,
     );

@@ -1,5 +1,5 @@
 /** Table tests of the retry rules: pure functions, no network. */
-import { backoffDelay, decideRetry, parseRetryAfter, RetryPolicy } from "./retry";
+import { backoffDelay, decideRetry, decideThrottleWait, parseRetryAfter, RetryPolicy } from "./retry";
 
 const NOW = Date.parse("2026-11-28T12:00:00Z");
 const noJitter = () => 0;
@@ -86,8 +86,22 @@ describe("decideRetry", () => {
     ["429 with Retry-After 0 waits nothing, as Graph asked", spec, { method: "GET", status: 429, retryAfterHeader: "0" }, { retry: true, kind: "throttle", delayMs: 0 }],
     ["a Retry-After longer than the computed wait wins", { ...spec, maxErrorRetries: 3, retryDelayMs: 100, retryAllErrors: true }, { method: "GET", status: 500, retryAfterHeader: "4" }, { retry: true, kind: "error", delayMs: 4000 }],
     ["the error budget runs out", { ...spec, maxErrorRetries: 2 }, { method: "GET", status: 500, errorRetriesUsed: 2 }, { retry: false, reason: "error-budget-spent" }],
+    ["a POST declared idempotent (an upload chunk) is retried on 500", { ...spec, maxErrorRetries: 2, retryDelayMs: 10 }, { method: "POST", idempotent: true, status: 500 }, { retry: true, kind: "error", delayMs: 10 }],
+    ["a PUT declared not idempotent is not retried on 500", { ...spec, maxErrorRetries: 2 }, { method: "PUT", idempotent: false, status: 500 }, { retry: false, reason: "not-retryable" }],
   ])("%s", (_name, policy, outcome, expected) => {
     const decision = decideRetry(policy as RetryPolicy, { ...used, ...outcome } as Parameters<typeof decideRetry>[1], NOW, noJitter);
     expect(decision).toMatchObject(expected);
+  });
+});
+
+describe("decideThrottleWait (single requests and batch items share it)", () => {
+  const budget = { maxThrottleRetries: 2, maxRetryAfterMs: 60_000 };
+  it.each([
+    ["several throttled answers wait for the longest Retry-After", ["3", undefined, "7"], 0, 1, { retry: true, delayMs: 7_000, retryAfterMs: 7_000 }],
+    ["none with Retry-After backs off at the given step", [undefined, undefined], 0, 3, { retry: true, delayMs: 4_000, retryAfterMs: undefined }],
+    ["one wait past the longest allowed stops them all", ["3", "61"], 0, 1, { retry: false, reason: "retry-after-too-long", retryAfterMs: 61_000 }],
+    ["a spent budget stops", ["1"], 2, 3, { retry: false, reason: "throttle-budget-spent", retryAfterMs: 1_000 }],
+  ] as const)("%s", (_name, headers, used, step, expected) => {
+    expect(decideThrottleWait(budget, headers, used, NOW, noJitter, step)).toEqual(expected);
   });
 });

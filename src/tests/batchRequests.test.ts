@@ -144,6 +144,24 @@ describe("Batch Requests", () => {
     expect(envelopes()[1].map((r) => r.id)).toEqual(["1", "2"]);
   });
 
+  it("backs off by round when throttled items carry no Retry-After, even for an item throttled for the first time", async () => {
+    env.emulator.addFault({ method: "GET", path: "/me", fault: { kind: "status", status: 429 } });
+    env.emulator.addFault({ method: "GET", path: "/me/joinedTeams", fault: { kind: "status", status: 429 } });
+    const results = await batch({
+      batchSize: 1,
+      concurrency: 1,
+      requests: [
+        { id: "1", method: "GET", url: "/me" },
+        { id: "2", method: "GET", url: "/me/joinedTeams", dependsOn: ["1"] },
+      ],
+    });
+    expect(results.map((r) => r.status)).toEqual([200, 200]);
+    // Request 2 waits out round 1 unsent (its dependency is throttled), then is throttled itself in round 2.
+    expect(envelopes().map((e) => e.map((r) => r.id))).toEqual([["1"], ["1"], ["2"], ["2"]]);
+    // 1 s then 2 s, each plus the test's fixed 10 % jitter: the backoff step is the round's.
+    expect(env.sleeps).toEqual([1100, 2200]);
+  });
+
   it("gets 100 requests through a Graph-like per-token budget, resending only the items Graph throttled", async () => {
     env.emulator.setThrottle({ requestsPerWindow: 30, windowMs: 10_000 });
     const results = await batch({ requests: Array.from({ length: 100 }, () => ({ method: "GET", url: "/me?$select=id" })) });
