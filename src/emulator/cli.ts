@@ -17,12 +17,13 @@ async function main(): Promise<void> {
   const users = process.env.EMULATOR_USERS ? Number(process.env.EMULATOR_USERS) : undefined;
   const deltaPageSize = process.env.EMULATOR_DELTA_PAGE_SIZE ? Number(process.env.EMULATOR_DELTA_PAGE_SIZE) : undefined;
   const loginPort = portFromEnv("EMULATOR_LOGIN_PORT", port === 0 ? 0 : port + 2);
+  const uploadPort = portFromEnv("EMULATOR_UPLOAD_PORT", port === 0 ? 0 : port + 3);
   const cloud = (process.env.EMULATOR_CLOUD?.trim() || "global") as GraphCloud;
   if (!Object.hasOwn(CLOUD_RESOURCES, cloud)) {
     console.error(`EMULATOR_CLOUD must be one of ${Object.keys(CLOUD_RESOURCES).join(", ")}, got '${cloud}'`);
     process.exit(2);
   }
-  const emulator = await startEmulator({ port, downloadPort, users, deltaPageSize, cloud, identity: { port: loginPort },
+  const emulator = await startEmulator({ port, downloadPort, uploadPort, users, deltaPageSize, cloud, identity: { port: loginPort },
     // Change notifications reach subscribed webhooks by themselves, a tenth of a second after the change.
     notifications: { autoDeliverMs: 100 },
   });
@@ -32,6 +33,7 @@ async function main(): Promise<void> {
 
   console.log(`Graph emulator     ${emulator.origin}  (versions /v1.0 and /beta)`);
   console.log(`Download host      ${emulator.downloadOrigin}`);
+  console.log(`Upload host        ${emulator.uploadOrigin}  (upload sessions: POST …/createUploadSession on Graph)`);
   console.log(`Bearer token       ${DEMO_TOKEN}`);
   console.log(`Login host         ${emulator.loginOrigin}  (Entra ID v2.0, tenant ${identity.tenantId}, cloud ${cloud}: ${emulator.graphResource})`);
   console.log(`Token endpoint     ${tokenEndpoint}`);

@@ -16,6 +16,16 @@
  * with signed validation tokens when a subscription includes resource data; `sendLifecycleEvent` provokes
  * lifecycle notifications and `deliveries` logs every POST.
  *
+ * Files of any size (uploadSessions.ts): `POST …/createUploadSession` on drive items (`/me/drive/root:/{path}:`,
+ * `/drives/{id}/items/{parent}:/{name}:`, `/me/drive/items/{id}`) and on Outlook messages and events
+ * (`…/attachments/createUploadSession`) hands out URLs on a separate upload host that refuses any Authorization
+ * header, enforces Graph's fragment rules (320 KiB multiples, under 60 MiB, or under 4 MiB for Outlook; in order;
+ * one total), answers 202 (Outlook 200, PascalCase) with nextExpectedRanges, 416 for bytes already received,
+ * GET status, DELETE 204, 404 once expired on the `now` clock, and stores the finished file (driveItem with its
+ * quickXorHash, 201/200; conflictBehavior fail/replace/rename) or attachment (201, empty, Location). Faults match
+ * upload paths (`/up/…`) too; `driveFile`, `attachments` and `uploadSessions` read back what was stored. The
+ * download host honours `Range` (206 with Content-Range, 416).
+ *
  * With `identity`, an Entra ID v2.0 login host (identity.ts) runs alongside and Graph accepts the access tokens
  * it issues: expiry on the injected clock, audience per `cloud` (CLOUD_RESOURCES), app-only tokens refused on
  * /me, delegated scopes deciding directory reads and writes, /me as the token's signed-in user.
@@ -23,6 +33,9 @@
 export { CLOUD_RESOURCES, DEMO_TOKEN, READ_ONLY_TOKEN, startEmulator } from "./server";
 export type { DeliveryLogEntry, LifecycleEvent, NotificationOptions, ResourceChange } from "./notifications";
 export type { EmulatedSubscription } from "./subscriptions";
+export type { StoredAttachment } from "./mailbox";
+export type { DriveFile } from "./tenant";
+export { DEFAULT_SESSION_LIFETIME_MS, FRAGMENT_UNIT, MAX_DRIVE_FRAGMENT, MAX_OUTLOOK_FRAGMENT, type UploadSessionInfo } from "./uploadSessions";
 export type { BatchItemLogEntry, EmulatorOptions, Fault, FaultRule, GraphCloud, GraphEmulator, RequestLogEntry, ThrottleOptions } from "./types";
 export {
   DEMO_CLIENT_ID,

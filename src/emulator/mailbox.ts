@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 
-import type { MailFolder, Message, Recipient } from "@microsoft/microsoft-graph-types";
+import type { Event, MailFolder, Message, Recipient } from "@microsoft/microsoft-graph-types";
 
 import { emptyReply, GraphError, jsonReply, type Reply } from "./http";
 import type { ResourceChange } from "./notifications";
@@ -66,7 +66,9 @@ export interface StoredAttachment {
 /** What an attachment upload session needs to be created (uploadSessions.ts, via routes.ts). */
 export interface AttachmentSessionRequest {
   userId: string;
-  messageId: string;
+  parent: "Messages" | "Events";
+  /** The message or event id. */
+  parentId: string;
   name: string;
   size: number;
   contentType: string;
@@ -86,6 +88,20 @@ interface UserMailbox {
   rootId: string;
   folders: StoredFolder[];
   messages: Map<string, StoredMessage>;
+  events: Map<string, StoredEvent>;
+}
+
+/** A calendar event: only what attachments need (DC api-reference/v1.0/resources/event.md). */
+interface StoredEvent {
+  event: Event;
+  attachments?: StoredAttachment[];
+}
+
+/** Something attachments hang on: a message or an event. */
+interface AttachmentHolder {
+  attachments?: StoredAttachment[];
+  /** Records a change of the holder's attachments (hasAttachments, lastModifiedDateTime, changeKey). */
+  touched(hasAttachments: boolean): void;
 }
 
 /** A write that per-folder delta reports (DC message-delta.md): the message id and the folder it touched. */
@@ -217,8 +233,18 @@ export class EmulatedMailbox {
       return m ? [m[1], m[2]] : [s];
     });
     const lower = segments.map((s) => s.toLowerCase());
-    if (lower[0] !== "mailfolders" && lower[0] !== "messages") return undefined;
+    if (lower[0] !== "mailfolders" && lower[0] !== "messages" && lower[0] !== "events") return undefined;
     const box = (): UserMailbox => this.box(userId);
+    if (lower[0] === "events") {
+      if (segments.length === 1) {
+        return { GET: () => jsonReply(200, { "@odata.context": this.context(ctx, box(), "events"), value: [...box().events.values()].map((e) => e.event) }, "outlook") };
+      }
+      if (segments.length === 2) {
+        return { GET: () => jsonReply(200, { "@odata.context": this.context(ctx, box(), "events/$entity"), ...this.findEvent(box(), segments[1]).event }, "outlook") };
+      }
+      if (lower[2] === "attachments") return this.attachmentHandlers(ctx, box, "Events", segments[1], segments.slice(3));
+      return undefined;
+    }
     if (lower[0] === "messages") {
       if (segments.length === 1) return { GET: () => this.list(ctx, box(), undefined), POST: () => this.create(ctx, box(), "drafts") };
       if (segments.length === 2 && lower[1] === "delta") {
@@ -226,7 +252,7 @@ export class EmulatedMailbox {
         return { GET: () => { throw new GraphError(400, "ErrorInvalidRequest", "Change tracking of messages needs a folder: /mailFolders/{id}/messages/delta."); } };
       }
       if (segments.length === 2) return this.messageHandlers(ctx, box, segments[1]);
-      if (lower[2] === "attachments") return this.attachmentHandlers(ctx, box, segments[1], segments.slice(3));
+      if (lower[2] === "attachments") return this.attachmentHandlers(ctx, box, "Messages", segments[1], segments.slice(3));
       return undefined;
     }
     if (segments.length === 1) return { GET: () => this.listFolders(ctx, box()) };
@@ -240,18 +266,57 @@ export class EmulatedMailbox {
   }
 
   /** The attachment stored by a finished upload session; its id. */
-  addAttachment(userId: string, messageId: string, attachment: Omit<StoredAttachment, "id" | "lastModifiedDateTime">): string {
-    const box = this.box(userId);
-    const stored = this.findMessage(box, messageId);
+  addAttachment(userId: string, parent: "Messages" | "Events", parentId: string, attachment: Omit<StoredAttachment, "id" | "lastModifiedDateTime">): string {
+    const holder = this.holder(this.box(userId), parent, parentId);
     const id = outlookId("AAMkAGatt");
-    (stored.attachments ??= []).push({ ...attachment, id, lastModifiedDateTime: iso(this.now()) });
-    stored.message = { ...stored.message, hasAttachments: true, lastModifiedDateTime: iso(this.now()), changeKey: changeKey() };
+    (holder.attachments ??= []).push({ ...attachment, id, lastModifiedDateTime: iso(this.now()) });
+    holder.touched(true);
     return id;
   }
 
-  /** The attachments of a message, for tests (`emulator.attachments`). */
-  attachmentsOf(userId: string, messageId: string): StoredAttachment[] {
-    return [...(this.findMessage(this.box(userId), messageId).attachments ?? [])];
+  /** The attachments of a message or an event, for tests (`emulator.attachments`). */
+  attachmentsOf(userId: string, id: string): StoredAttachment[] {
+    const box = this.box(userId);
+    const stored = box.messages.get(id) ?? box.events.get(id);
+    if (!stored) throw new GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
+    return [...(stored.attachments ?? [])];
+  }
+
+  private findEvent(box: UserMailbox, id: string): StoredEvent {
+    const stored = box.events.get(id);
+    if (!stored) throw new GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
+    return stored;
+  }
+
+  /** A live view of a message's or event's attachments. */
+  private holder(box: UserMailbox, parent: "Messages" | "Events", id: string): AttachmentHolder {
+    const now = (): string => iso(this.now());
+    if (parent === "Events") {
+      const stored = this.findEvent(box, id);
+      return {
+        get attachments() {
+          return stored.attachments;
+        },
+        set attachments(value) {
+          stored.attachments = value;
+        },
+        touched: (has) => {
+          stored.event = { ...stored.event, hasAttachments: has, lastModifiedDateTime: now(), changeKey: changeKey() };
+        },
+      };
+    }
+    const stored = this.findMessage(box, id);
+    return {
+      get attachments() {
+        return stored.attachments;
+      },
+      set attachments(value) {
+        stored.attachments = value;
+      },
+      touched: (has) => {
+        stored.message = { ...stored.message, hasAttachments: has, lastModifiedDateTime: now(), changeKey: changeKey() };
+      },
+    };
   }
 
   private findMessage(box: UserMailbox, id: string): StoredMessage {
@@ -265,20 +330,20 @@ export class EmulatedMailbox {
    * `messages/{id}/attachments` (DC message-list-attachments.md, message-post-attachments.md),
    * `…/attachments/createUploadSession` (DC attachment-createuploadsession.md), `…/attachments/{id}` and its `$value`.
    */
-  private attachmentHandlers(ctx: MailRequest, box: () => UserMailbox, messageId: string, rest: string[]): MailHandlers | undefined {
-    const message = (): StoredMessage => this.findMessage(box(), messageId);
-    const context = (suffix: string): string => this.context(ctx, box(), `messages('${messageId}')/attachments${suffix}`);
+  private attachmentHandlers(ctx: MailRequest, box: () => UserMailbox, parent: "Messages" | "Events", parentId: string, rest: string[]): MailHandlers | undefined {
+    const holder = (): AttachmentHolder => this.holder(box(), parent, parentId);
+    const context = (suffix: string): string => this.context(ctx, box(), `${parent.toLowerCase()}('${parentId}')/attachments${suffix}`);
     if (rest.length === 0) {
       return {
-        GET: () => jsonReply(200, { "@odata.context": context(""), value: (message().attachments ?? []).map((a) => attachmentJson(a)) }, "outlook"),
-        POST: () => this.postAttachment(ctx, box(), message(), context("/$entity")),
+        GET: () => jsonReply(200, { "@odata.context": context(""), value: (holder().attachments ?? []).map((a) => attachmentJson(a)) }, "outlook"),
+        POST: () => this.postAttachment(ctx, box(), parent, parentId, context("/$entity")),
       };
     }
     if (rest.length === 1 && rest[0].toLowerCase() === "createuploadsession") {
-      return { POST: () => this.createAttachmentSession(ctx, box(), message()) };
+      return { POST: () => this.createAttachmentSession(ctx, box(), parent, parentId) };
     }
     const find = (): StoredAttachment => {
-      const found = (message().attachments ?? []).find((a) => a.id === rest[0]);
+      const found = (holder().attachments ?? []).find((a) => a.id === rest[0]);
       if (!found) throw new GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
       return found;
     };
@@ -286,9 +351,10 @@ export class EmulatedMailbox {
       return {
         GET: () => jsonReply(200, { "@odata.context": context("/$entity"), ...attachmentJson(find()) }, "outlook"),
         DELETE: () => {
-          const stored = message();
-          stored.attachments = (stored.attachments ?? []).filter((a) => a.id !== find().id);
-          stored.message = { ...stored.message, hasAttachments: stored.attachments.length > 0 };
+          const stored = holder();
+          const gone = find().id;
+          stored.attachments = (stored.attachments ?? []).filter((a) => a.id !== gone);
+          stored.touched(stored.attachments.length > 0);
           return emptyReply(204, "outlook");
         },
       };
@@ -306,7 +372,8 @@ export class EmulatedMailbox {
   }
 
   /** POST …/attachments with a fileAttachment: 201 (DC message-post-attachments.md), under 3 MB. */
-  private postAttachment(ctx: MailRequest, box: UserMailbox, stored: StoredMessage, context: string): Reply {
+  private postAttachment(ctx: MailRequest, box: UserMailbox, parent: "Messages" | "Events", parentId: string, context: string): Reply {
+    this.holder(box, parent, parentId);
     const body = ctx.readJson();
     const type = String(body["@odata.type"] ?? "");
     if (!/^#?microsoft\.graph\.fileAttachment$/i.test(type)) {
@@ -321,14 +388,14 @@ export class EmulatedMailbox {
       // Graph documents the limit, not this answer's body: status and code are the emulator's choice.
       throw new GraphError(413, "ErrorRequestEntityTooLarge", "The attachment is 3 MB or larger: use attachments/createUploadSession.");
     }
-    const id = this.addAttachment(box.userId, String(stored.message.id), {
+    const id = this.addAttachment(box.userId, parent, parentId, {
       name: body.name,
       contentType: typeof body.contentType === "string" ? body.contentType : "application/octet-stream",
       bytes,
       isInline: body.isInline === true,
       contentId: typeof body.contentId === "string" ? body.contentId : null,
     });
-    const attachment = (stored.attachments ?? []).find((a) => a.id === id) as StoredAttachment;
+    const attachment = (this.holder(box, parent, parentId).attachments ?? []).find((a) => a.id === id) as StoredAttachment;
     return jsonReply(201, { "@odata.context": context, ...attachmentJson(attachment) }, "outlook");
   }
 
@@ -336,7 +403,8 @@ export class EmulatedMailbox {
    * POST …/attachments/createUploadSession with `{"AttachmentItem":{"attachmentType":"file","name","size"}}` →
    * 201 with the uploadSession (DC attachment-createuploadsession.md, outlook-large-attachments.md).
    */
-  private createAttachmentSession(ctx: MailRequest, box: UserMailbox, stored: StoredMessage): Reply {
+  private createAttachmentSession(ctx: MailRequest, box: UserMailbox, parent: "Messages" | "Events", parentId: string): Reply {
+    this.holder(box, parent, parentId);
     const body = ctx.readJson();
     const item = body.AttachmentItem;
     if (typeof item !== "object" || item === null || Array.isArray(item)) {
@@ -357,7 +425,8 @@ export class EmulatedMailbox {
     if (!ctx.createAttachmentSession) throw new GraphError(501, "NotImplemented", "This operation target is not yet supported.");
     const session = ctx.createAttachmentSession({
       userId: box.userId,
-      messageId: String(stored.message.id),
+      parent,
+      parentId,
       name: a.name,
       size,
       contentType: typeof a.contentType === "string" ? a.contentType : "application/octet-stream",
@@ -408,7 +477,7 @@ export class EmulatedMailbox {
       wellKnownName,
       parentFolderId: rootId,
     }));
-    const box: UserMailbox = { userId: key, address: owner.address, displayName: owner.displayName, rootId, folders, messages: new Map() };
+    const box: UserMailbox = { userId: key, address: owner.address, displayName: owner.displayName, rootId, folders, messages: new Map(), events: new Map() };
     this.boxes.set(key, box);
     if (key === ME_ID) this.seed(box);
     return box;
@@ -426,6 +495,23 @@ export class EmulatedMailbox {
     const sent = iso(start + 200 * 60_000);
     this.store(box, this.folder(box, "sentitems"), { subject: "Re: Q3 budget review", body: { contentType: "text", content: "Thanks Adele, looks good." }, from: me, sender: me, toRecipients: [recipient("Adele Vance", "AdeleV@contoso.onmicrosoft.com")], receivedDateTime: sent, sentDateTime: sent, isRead: true, isDraft: false }, sent);
     this.store(box, this.folder(box, "drafts"), { subject: "Offsite travel", body: { contentType: "text", content: "Draft: flights and hotel" }, toRecipients: [], isRead: true, isDraft: true }, sent);
+    // One calendar event to attach files to (shape after DC event-get.md's sample, trimmed).
+    const eventId = outlookId("AAMkAGevt", `${box.userId}:offsite`);
+    box.events.set(eventId, {
+      event: {
+        id: eventId,
+        createdDateTime: sent,
+        lastModifiedDateTime: sent,
+        changeKey: changeKey(),
+        subject: "Team offsite",
+        hasAttachments: false,
+        isAllDay: false,
+        start: { dateTime: "2023-03-21T09:00:00.0000000", timeZone: "UTC" },
+        end: { dateTime: "2023-03-21T17:00:00.0000000", timeZone: "UTC" },
+        location: { displayName: "Contoso HQ, Building 4" },
+        organizer: { emailAddress: { name: box.displayName, address: box.address } },
+      },
+    });
   }
 
   private findFolder(box: UserMailbox, reference: string): StoredFolder | undefined {

@@ -205,7 +205,15 @@ function decodeSegment(segment: string): string {
  * `/drives/{drive-id}/…` is the same drive as `/me/drive/…` (the tenant has one drive); another id is the
  * emulator's own 404 (Graph documents none for an unknown drive id).
  */
-function driveAlias(req: GraphRequest): GraphRequest {
+function driveAlias(req: GraphRequest, state: TenantState): GraphRequest {
+  // /users/{id or UPN}/drive/… is the signed-in user's drive when it names that user (the tenant has one drive).
+  const user = /^\/users\/([^/]+)\/drive(?=\/|$)(.*)$/i.exec(req.path);
+  if (user) {
+    const found = state.users.find(decodeSegment(user[1]));
+    if (!found) throw notFound(decodeSegment(user[1]));
+    if (String(found.user.id) !== (req.me ?? ME_ID)) throw new GraphError(404, "itemNotFound", "The emulator has a drive for the signed-in user only.");
+    return { ...req, path: `/me/drive${user[2]}` };
+  }
   const m = /^\/drives\/([^/:]+)(?=\/|$)(.*)$/i.exec(req.path);
   if (!m) return req;
   if (decodeSegment(m[1]) !== DRIVE_ID) throw itemNotFound();
@@ -356,7 +364,7 @@ function freeName(state: TenantState, path: string): string {
 }
 
 function matchRoute(original: GraphRequest, state: TenantState): Match {
-  const req = driveAlias(original);
+  const req = driveAlias(original, state);
   const action = driveItemAction(req, state);
   if (action) return action;
   const drivePath = /^\/me\/drive\/root:(\/.*)$/i.exec(req.path);
@@ -420,7 +428,7 @@ function matchRoute(original: GraphRequest, state: TenantState): Match {
         DELETE: () => deleteUser(state, key),
       });
     }
-    if (third === "mailfolders" || third === "messages" || /^mailfolders\(/.test(third)) {
+    if (third === "mailfolders" || third === "messages" || third === "events" || /^mailfolders\(/.test(third)) {
       const mail = mailRoute(req, state, String(findUser(state, segments[1]).user.id), segments.slice(2));
       if (mail) return mail;
     }
@@ -465,8 +473,8 @@ function mailRoute(req: GraphRequest, state: TenantState, userId: string, rest: 
         state.uploads.create({
           kind: "attachment",
           userId: r.userId,
-          parent: "Messages",
-          parentId: r.messageId,
+          parent: r.parent,
+          parentId: r.parentId,
           name: r.name,
           size: r.size,
           contentType: r.contentType,

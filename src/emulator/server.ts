@@ -156,7 +156,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
   const uploads: UploadSessions = new UploadSessions(now, lifetimeMs, {
     drive: (target, bytes, ids) => completeDriveUpload(state, target, bytes, ids),
     attachment: (target, bytes): { location: string } => {
-      const id = mailbox.addAttachment(target.userId, target.parentId, {
+      const id = mailbox.addAttachment(target.userId, target.parent, target.parentId, {
         name: target.name,
         contentType: target.contentType,
         bytes,
@@ -459,7 +459,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
       const file = pathOrId.startsWith("/") ? state.drive.byPath(pathOrId) : state.drive.get(pathOrId);
       return file && { ...file };
     },
-    attachments: (messageId, user = ME_ID) => mailbox.attachmentsOf(user, messageId),
+    attachments: (parentId, user = ME_ID) => mailbox.attachmentsOf(user, parentId),
     uploadSessions: () => uploads.list(),
     subscriptions: () => changes.store.list(),
     deliveries: changes.hub.deliveries,

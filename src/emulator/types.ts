@@ -172,8 +172,8 @@ export interface GraphEmulator {
   mailbox: Pick<EmulatedMailbox, "receive">;
   /** A copy of the stored drive file at a path ("/Reports/q3.xlsx") or with an item id; undefined if none. */
   driveFile(pathOrId: string): DriveFile | undefined;
-  /** The attachments of a message in a user's mailbox (default the signed-in demo user). */
-  attachments(messageId: string, user?: string): StoredAttachment[];
+  /** The attachments of a message or event in a user's mailbox (default the signed-in demo user). */
+  attachments(messageOrEventId: string, user?: string): StoredAttachment[];
   /** Open upload sessions (not yet finished, cancelled or found expired). */
   uploadSessions(): UploadSessionInfo[];
   /** Live subscriptions (expired ones are gone, as from GET /subscriptions). */

@@ -131,6 +131,12 @@ describe("drive item upload sessions", () => {
     expect(replaced.json().id).toBe(existing?.id);
     expect(em.driveFile("/hello.txt")?.bytes.equals(file)).toBe(true);
 
+    const me = (await graph("GET", "/me")).json<{ id: string; userPrincipalName: string }>();
+    const c = await createSession(`/users/${encodeURIComponent(me.userPrincipalName)}/drive/root:/by-user.txt:/createUploadSession`);
+    expect((await putRange(c.uploadUrl, file, 0, 499)).status).toBe(201);
+    expect(em.driveFile("/by-user.txt")).toBeDefined();
+    expect((await graph("POST", `/drives/${encodeURIComponent(DRIVE_ID)}/root:/by-drive.txt:/createUploadSession`)).status).toBe(200);
+
     expect((await graph("POST", "/drives/not-a-drive/root:/x.txt:/createUploadSession")).status).toBe(404);
     expect((await graph("POST", `/me/drive/items/${existing?.id}:/x.txt:/createUploadSession`)).status).toBe(400);
   });
@@ -345,6 +351,27 @@ describe("Outlook attachment upload sessions", () => {
     expect(value.status).toBe(200);
     expect(value.body.equals(file)).toBe(true);
     expect((await graph("GET", `/me/messages/${messageId}`)).json().hasAttachments).toBe(true);
+  });
+
+  it("uploads to an event's attachments the same way (/users/{id}/events/{id}/attachments/createUploadSession)", async () => {
+    const events = await graph("GET", "/me/events");
+    const [event] = events.json<{ value: { id: string }[] }>().value;
+    const me = (await graph("GET", "/me")).json<{ id: string }>().id;
+    const file = fileOf(1_000_000);
+    const created = await graph("POST", `/users/${me}/events/${event.id}/attachments/createUploadSession`, {
+      AttachmentItem: { attachmentType: "file", name: "agenda.pdf", size: file.length },
+    });
+    expect(created.status).toBe(201);
+    const { uploadUrl } = created.json<{ uploadUrl: string }>();
+    expect(uploadUrl).toMatch(/\/Events\('[^']+'\)\/AttachmentSessions\('/);
+    const status = await send("GET", uploadUrl);
+    expect(status.json()).toMatchObject({ NextExpectedRanges: ["0"] });
+    const done = await putRange(uploadUrl, file, 0, file.length - 1);
+    expect(done.status).toBe(201);
+    expect(done.headers.location).toMatch(/\/Events\('[^']+'\)\/Attachments\('[^']+'\)$/);
+    expect(em.attachments(event.id)[0].bytes.equals(file)).toBe(true);
+    expect((await graph("GET", `/me/events/${event.id}`)).json().hasAttachments).toBe(true);
+    expect((await graph("POST", "/me/events/unknown/attachments/createUploadSession", { AttachmentItem: { name: "x", size: 1 } })).status).toBe(404);
   });
 
   it("refuses a 4 MiB fragment, a wrong authtoken and an Authorization header", async () => {
