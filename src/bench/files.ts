@@ -21,6 +21,8 @@ const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 interface Emulator {
   origin: string;
   token: string;
+  /** Drops the emulator's files and request log (a 256 MiB body is logged too), so rounds do not pile up. */
+  reset(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -32,6 +34,11 @@ async function startEmulatorProcess(): Promise<Emulator> {
   const info = await new Promise<{ origin: string; token: string }>((resolve) => child.once("message", resolve as never));
   return {
     ...info,
+    reset: () =>
+      new Promise<void>((resolve) => {
+        child.once("message", () => resolve());
+        child.send({ type: "reset" });
+      }),
     close: async () => {
       const exited = new Promise((resolve) => child.once("exit", resolve));
       child.send({ type: "close" });
@@ -92,6 +99,7 @@ export async function benchFiles(options: { sizeMiB?: number; rounds?: number } 
   };
   try {
     for (let round = 0; round < rounds; round++) {
+      await emulator.reset();
       const ours = async () =>
         record(
           "upload",
