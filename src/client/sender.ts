@@ -77,9 +77,12 @@ export async function sendWithRetries(
 
     let response: WireResponse | undefined;
     let failure: TransportFailure | undefined;
-    const route = { loopback, credentials: credentials && { origin: credentials.origin, headers: await credentials.headers() } };
+    const originHeaders = credentials && { origin: credentials.origin, headers: await credentials.headers() };
     try {
-      response = await sendFollowingRedirects({ method, url, headers, body, timeoutMs, maxResponseBytes }, route);
+      response = await sendFollowingRedirects(
+        { method, url, headers, body, timeoutMs, maxResponseBytes },
+        { loopback, credentials: originHeaders },
+      );
     } catch (error) {
       if (!(error instanceof TransportFailure)) throw error;
       failure = error;
@@ -113,7 +116,8 @@ export async function sendWithRetries(
       clock.random,
     );
     if (!decision.retry) {
-      throw new SendFailure(response ? { response } : { failure: failure ?? new TransportFailure("no answer", true) }, decision, attempt, waitedMs);
+      const last = response ? { response } : { failure: failure ?? new TransportFailure("no answer", true) };
+      throw new SendFailure(last, decision, attempt, waitedMs);
     }
     if (decision.kind === "throttle") throttleRetriesUsed++;
     else errorRetriesUsed++;
