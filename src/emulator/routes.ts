@@ -214,6 +214,12 @@ function driveAlias(req: GraphRequest, state: TenantState): GraphRequest {
     if (String(found.user.id) !== (req.me ?? ME_ID)) throw new GraphError(404, "itemNotFound", "The emulator has a drive for the signed-in user only.");
     return { ...req, path: `/me/drive${user[2]}` };
   }
+  // /sites/root/drive is the root site's document library; the emulator serves it with the same single drive.
+  const site = /^\/sites\/([^/]+)\/drive(?=\/|$)(.*)$/i.exec(req.path);
+  if (site) {
+    if (decodeSegment(site[1]).toLowerCase() !== "root") throw new GraphError(404, "itemNotFound", "The emulator serves the drive of /sites/root only.");
+    return { ...req, path: `/me/drive${site[2]}` };
+  }
   const m = /^\/drives\/([^/:]+)(?=\/|$)(.*)$/i.exec(req.path);
   if (!m) return req;
   if (decodeSegment(m[1]) !== DRIVE_ID) throw itemNotFound();
@@ -324,7 +330,7 @@ function createDriveSession(req: GraphRequest, state: TenantState, place: { path
   );
 }
 
-function driveQuota(state: TenantState): { total: number; used: number; remaining: number } {
+export function driveQuota(state: TenantState): { total: number; used: number; remaining: number } {
   const used = state.drive.list().reduce((sum, f) => sum + f.bytes.length, 0);
   const total = 1_099_511_627_776;
   return { total, used, remaining: total - used };

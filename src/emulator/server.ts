@@ -11,7 +11,7 @@ import { EmulatedMailbox } from "./mailbox";
 import { ChangeNotifications } from "./notifications";
 import { SkipTokens } from "./odata";
 import { routeGraph, type GraphRequest, type TenantState } from "./routes";
-import { completeDriveUpload } from "./routes";
+import { completeDriveUpload, driveQuota } from "./routes";
 import { Drive, ME_ID, UserDirectory, type DriveFile } from "./tenant";
 import { DEFAULT_SESSION_LIFETIME_MS, UploadSessions } from "./uploadSessions";
 import { Throttle } from "./throttle";
@@ -155,6 +155,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
   if (!(lifetimeMs > 0)) throw new RangeError(`uploadSessionLifetimeMs must be positive, got ${lifetimeMs}`);
   const uploads: UploadSessions = new UploadSessions(now, lifetimeMs, {
     drive: (target, bytes, ids) => completeDriveUpload(state, target, bytes, ids),
+    driveSpace: () => driveQuota(state).remaining,
     attachment: (target, bytes): { location: string } => {
       const id = mailbox.addAttachment(target.userId, target.parent, target.parentId, {
         name: target.name,
@@ -225,8 +226,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
   /** Whether the caller lacks the permission for this call (answered 403 Authorization_RequestDenied). */
   function denied(call: GraphRequest, caller: Caller): boolean {
     const write = !["GET", "HEAD"].includes(call.method);
-    // Static read-only tokens: unchanged rule, every write under /users, /groups and /me (including /me/drive…).
-    if (caller.kind === "static") return caller.directory === "read" && write && /^\/(users|groups|me)\b/i.test(call.path);
+    // Static read-only tokens: every write under /users, /groups, /me (including /me/drive…), /drives and /sites.
+    if (caller.kind === "static") return caller.directory === "read" && write && /^\/(users|groups|me|drives|sites)\b/i.test(call.path);
     if (!DIRECTORY_PATH.test(call.path)) return false;
     return write ? caller.directory !== "write" : caller.directory === "none";
   }
@@ -348,6 +349,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
       }
       if (fault?.kind === "slow") await sleep(fault.delayMs);
 
+      let body = entry.bodyBytes;
+      if (fault?.kind === "corrupt" && body.length > 0) {
+        body = Buffer.from(body);
+        body[body.length >> 1] ^= 0xff;
+      }
       let reply: Reply;
       let extraDelayMs = 0;
       if (fault?.kind === "status") {
@@ -355,7 +361,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
       } else if (fault?.kind === "reply") {
         reply = scriptedReply(fault);
       } else if (server === "upload") {
-        reply = uploads.route(method, url, req.headers, entry.bodyBytes, ids);
+        reply = uploads.route(method, url, req.headers, body, ids);
       } else if (server === "download") {
         reply = routeDownload(method, url, req.headers, { drive: state.drive, tempauthValid: (id, t) => safeEqual(t, tempauthFor(id)) });
       } else if (method === "OPTIONS") {
@@ -375,7 +381,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
         reply =
           wait !== undefined
             ? throttled(ids, wait)
-            : await routeAuthenticated({ method, version, path: versioned[2] ?? "", rawQuery, headers: req.headers, body: entry.bodyBytes, ids }, caller);
+            : await routeAuthenticated({ method, version, path: versioned[2] ?? "", rawQuery, headers: req.headers, body, ids }, caller);
       }
 
       if (fault?.kind === "reset") {

@@ -98,6 +98,11 @@ export type Fault =
    * `afterProcessing` after it took effect (a chunk was stored but its 202 never arrived).
    */
   | { kind: "reset"; afterProcessing?: boolean }
+  /**
+   * Damage in transit: the server routes the request body with one byte flipped (the log keeps what the client
+   * sent). On an upload fragment the stored file then differs, and so does the finished item's quickXorHash.
+   */
+  | { kind: "corrupt" }
   | { kind: "slow"; delayMs: number }
   | { kind: "truncate" }
   /** Headers and half the body (Content-Length promises all of it), then nothing more until the client gives up. */
@@ -110,7 +115,7 @@ export type Fault =
 
 /**
  * A scripted fault. Rules also fire for JSON batch items (matched on the item's method and path), except
- * `reset`, `truncate` and `stall`, which only real HTTP requests can suffer; a `slow` item delays the whole batch answer.
+ * `reset`, `truncate`, `stall` and `corrupt`, which only real HTTP requests can suffer; a `slow` item delays the whole batch answer.
  */
 export interface FaultRule {
   method?: string;

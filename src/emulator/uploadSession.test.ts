@@ -6,7 +6,7 @@
  */
 import { request } from "node:http";
 
-import { DEMO_TOKEN, startEmulator, type GraphEmulator } from "./index";
+import { DEMO_TOKEN, READ_ONLY_TOKEN, startEmulator, type GraphEmulator } from "./index";
 import { quickXorHash } from "./quickxor";
 import { DRIVE_ID, ROOT_ITEM_ID } from "./tenant";
 import { FRAGMENT_UNIT } from "./uploadSessions";
@@ -136,6 +136,12 @@ describe("drive item upload sessions", () => {
     expect((await putRange(c.uploadUrl, file, 0, 499)).status).toBe(201);
     expect(em.driveFile("/by-user.txt")).toBeDefined();
     expect((await graph("POST", `/drives/${encodeURIComponent(DRIVE_ID)}/root:/by-drive.txt:/createUploadSession`)).status).toBe(200);
+    expect((await graph("POST", "/sites/root/drive/root:/by-site.txt:/createUploadSession")).status).toBe(200);
+    expect((await graph("POST", "/sites/other/drive/root:/by-site.txt:/createUploadSession")).status).toBe(404);
+    const readOnly = await send("POST", `${em.origin}/v1.0/drives/${encodeURIComponent(DRIVE_ID)}/root:/ro.txt:/createUploadSession`, {
+      headers: { Authorization: `Bearer ${READ_ONLY_TOKEN}` },
+    });
+    expect(readOnly.status).toBe(403);
 
     expect((await graph("POST", "/drives/not-a-drive/root:/x.txt:/createUploadSession")).status).toBe(404);
     expect((await graph("POST", `/me/drive/items/${existing?.id}:/x.txt:/createUploadSession`)).status).toBe(400);
@@ -264,6 +270,10 @@ describe("drive item upload sessions", () => {
     const tooBig = await graph("POST", "/me/drive/root:/quota.bin:/createUploadSession", { item: { fileSize: 2 ** 41 } });
     expect(tooBig.status).toBe(507);
     expect(tooBig.json()).toMatchObject({ error: { code: "quotaLimitReached" } });
+    // Without fileSize the first fragment's total is checked the same way.
+    const unsized = await createSession("/me/drive/root:/quota.bin:/createUploadSession");
+    const over = await send("PUT", unsized.uploadUrl, { headers: { "Content-Range": `bytes 0-9/${2 ** 41}` }, body: file.subarray(0, 10) });
+    expect(over.status).toBe(507);
   });
 
   it("with deferCommit keeps the file back until POST {uploadUrl} with an empty body", async () => {
@@ -303,7 +313,21 @@ describe("faults in the middle of an upload", () => {
     expect((await send("GET", uploadUrl)).json().nextExpectedRanges).toEqual([`${FRAGMENT_UNIT}-`]);
   });
 
-  it("scripted statuses, throttling and truncation hit upload URLs like Graph routes", async () => {
+  it("a corrupt fault damages a fragment in transit: the stored file and its quickXorHash differ from what was sent", async () => {
+    const file = fileOf(FRAGMENT_UNIT + 10);
+    const { uploadUrl } = await createSession("/me/drive/root:/damaged.bin:/createUploadSession");
+    em.addFault({ method: "PUT", path: /^\/up\//, skip: 1, fault: { kind: "corrupt" } });
+    expect((await putRange(uploadUrl, file, 0, FRAGMENT_UNIT - 1)).status).toBe(202);
+    const done = await putRange(uploadUrl, file, FRAGMENT_UNIT, file.length - 1);
+    expect(done.status).toBe(201);
+    const hash = done.json<{ file: { hashes: { quickXorHash: string } } }>().file.hashes.quickXorHash;
+    expect(hash).not.toBe(quickXorHash(file));
+    expect(hash).toBe(quickXorHash(em.driveFile("/damaged.bin")?.bytes ?? Buffer.alloc(0)));
+    // The log shows what the client sent.
+    expect(em.log.at(-1)?.bodyBytes.equals(file.subarray(FRAGMENT_UNIT))).toBe(true);
+  });
+
+  it("a scripted 503 with Retry-After answers before routing: the fragment is not kept", async () => {
     const file = fileOf(FRAGMENT_UNIT + 10);
     const { uploadUrl } = await createSession("/me/drive/root:/busy.bin:/createUploadSession");
     em.addFault({ method: "PUT", path: /^\/up\//, fault: { kind: "status", status: 503, retryAfter: "3" } });

@@ -1,3 +1,4 @@
+import { constants as bufferConstants } from "node:buffer";
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 
@@ -76,6 +77,8 @@ interface Session {
 export interface UploadCompletion {
   drive(target: DriveTarget, bytes: Buffer, ids: RequestIds): Reply;
   attachment(target: AttachmentTarget, bytes: Buffer): { location: string };
+  /** Bytes the drive can still take (its quota's `remaining`). */
+  driveSpace(): number;
 }
 
 /** A session's upload host state, for tests (`emulator.uploadSessions()`). */
@@ -268,6 +271,11 @@ export class UploadSessions {
     if (session.total !== undefined && total !== session.total) {
       // "The total file length in the Content-Range header must be the same on every request" (drive doc).
       return this.invalid(session, ids, `Content-Range total ${total} differs from the session's ${session.total}.`, "fragmentLengthMismatch");
+    }
+    if (session.total === undefined && total > Math.min(this.complete.driveSpace(), bufferConstants.MAX_LENGTH)) {
+      // Over the quota: Graph's 507 (drive doc, for a create with fileSize). The emulator also holds every file
+      // in memory, so a total one Buffer cannot hold gets the same answer instead of a crash.
+      return this.driveError(ids, 507, "quotaLimitReached", "Insufficient Space Available", "quotaLimitReached");
     }
     if (session.complete || start < session.received) {
       // Bytes already received: 416 (drive doc); the body is DC concepts/errors.md's sample for this case.
