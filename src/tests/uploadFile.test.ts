@@ -121,18 +121,15 @@ describe("Upload File to a drive", () => {
     expect(env.emulator.driveFile("/cancelled.bin")).toBeUndefined();
   });
 
-  it("fails loudly when the stored file's quickXorHash differs from the local file's", async () => {
+  it("fails loudly when the stored file's quickXorHash differs from the local file's (a fragment corrupted in transit)", async () => {
     const file = fileOf(2 * UNIT + 10);
-    const forged = { id: "01FORGED", name: "forged.bin", size: file.length, file: { hashes: { quickXorHash: "AAAAAAAAAAAAAAAAAAAAAAAAAAA=" } } };
-    env.emulator.addFault({
-      method: "PUT",
-      path: /^\/up\//,
-      skip: 2,
-      fault: { kind: "reply", status: 201, headers: { "Content-Type": "application/json" }, body: JSON.stringify(forged) },
-    });
-    const error = await failureOf(upload({ destination: "/me/drive/root:/forged.bin:", file, chunkSize: String(UNIT) }));
+    env.emulator.addFault({ method: "PUT", path: /^\/up\//, skip: 1, fault: { kind: "corrupt" } });
+    const error = await failureOf(upload({ destination: "/me/drive/root:/damaged.bin:", file, chunkSize: String(UNIT) }));
+    const stored = env.emulator.driveFile("/damaged.bin");
+    expect(stored?.bytes.equals(file)).toBe(false);
+    const remoteHash = quickXorHash(stored?.bytes ?? Buffer.alloc(0));
     expect(error.message).toBe(
-      `Upload File: the stored file does not match the one sent: OneDrive's quickXorHash is AAAAAAAAAAAAAAAAAAAAAAAAAAA=, the local file's is ${quickXorHash(file)}. The item 'forged.bin' (id 01FORGED) is corrupt; upload it again or delete it.`,
+      `Upload File: the stored file does not match the one sent: OneDrive's quickXorHash is ${remoteHash}, the local file's is ${quickXorHash(file)}. The item 'damaged.bin' (id ${stored?.id}) is corrupt; upload it again or delete it.`,
     );
   });
 
