@@ -165,6 +165,24 @@ describe("Upload File to an Outlook message", () => {
     expect(result.data).toMatchObject({ name: "flower.jpg", size: file.length, id: attachment.id });
   });
 
+  it("gives up after five resumes without progress, cancels, and never shows the upload URL's authtoken", async () => {
+    const messageId = await draft();
+    const file = fileOf(4 * 1024 * 1024);
+    env.emulator.addFault({ method: "PUT", path: /AttachmentSessions/, times: 10, fault: { kind: "status", status: 500 } });
+    const error = await failureOf(upload({ destination: `/me/messages/${messageId}`, fileName: "big.bin", file, debugRequest: "true" }));
+
+    expect(error.message).toMatch(/^Upload File: the upload stopped after 5 resumes without progress with 0 of 4,194,304 bytes accepted by Graph: 500/);
+    expect(error.message).toContain("The upload session was cancelled");
+    expect(puts()).toHaveLength(6);
+    expect(uploads().filter((e) => e.method === "GET")).toHaveLength(5);
+    expect(env.sleeps).toEqual([1000, 2000, 4000, 8000, 16000]);
+    const authtoken = new URL(`http://x${uploads()[0].url}`).searchParams.get("authtoken") ?? "";
+    expect(authtoken.length).toBeGreaterThan(10);
+    // Security: the upload URL's query is its credential; neither the error nor any log line shows it.
+    expect(JSON.stringify({ message: error.message, cause: String(error.cause), logs: env.logLines })).not.toContain(authtoken);
+    expect(env.logLines.some((l) => l.includes("AttachmentSessions"))).toBe(true);
+  });
+
   it("attaches a file under 3 MB with one POST", async () => {
     const messageId = await draft();
     const result = await upload({ destination: `/me/messages/${messageId}/attachments`, fileName: "note.txt", file: "hello mail" });
