@@ -1,7 +1,9 @@
 import { component } from "@prismatic-io/spectral";
 import { batchRequests } from "./actions/batchRequests";
+import { downloadFile } from "./actions/downloadFile";
 import { fetchAllPages } from "./actions/fetchAllPages";
 import { rawRequest } from "./actions/rawRequest";
+import { uploadFile } from "./actions/uploadFile";
 import { connections } from "./connections";
 import { dataSources } from "./dataSources";
 import { handleGraphError } from "./errorHook";
@@ -18,7 +20,7 @@ export default component({
     category: "Application Connectors",
   },
   hooks: { error: handleGraphError },
-  actions: { rawRequest, fetchAllPages, batchRequests },
+  actions: { rawRequest, fetchAllPages, batchRequests, uploadFile, downloadFile },
   triggers: { changeNotifications, deltaChanges },
   connections,
   dataSources,

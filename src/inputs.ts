@@ -445,3 +445,283 @@ export const batchRequestsInputs = {
   failOnItemError: failOnItemErrorInput,
   ...retryInputs,
 };
+
+// Upload File and Download File.
+
+/** Every fragment of a split upload is a multiple of 320 KiB (DC driveitem-createuploadsession.md). */
+export const UPLOAD_FRAGMENT_UNIT = 320 * 1024;
+/** Each fragment must be under 60 MiB (same page): the largest multiple of 320 KiB below it is 191 × 320 KiB. */
+export const MAX_UPLOAD_FRAGMENT = Math.floor((60 * MEGABYTE - 1) / UPLOAD_FRAGMENT_UNIT) * UPLOAD_FRAGMENT_UNIT;
+export const DEFAULT_UPLOAD_CHUNK = 32 * UPLOAD_FRAGMENT_UNIT;
+
+function describeFragmentSize(bytes: number): string {
+  return `${bytes.toLocaleString("en-US")} (${bytes / UPLOAD_FRAGMENT_UNIT} × 320 KiB)`;
+}
+
+/** Chunk Size in bytes: a multiple of 320 KiB under 60 MiB, or an error that names the nearest valid sizes. */
+export function cleanChunkSize(value: unknown): number {
+  const label = "Chunk Size (bytes)";
+  const bytes = cleanWholeNumber(label, value, DEFAULT_UPLOAD_CHUNK);
+  if (bytes === 0) throw new InputError(label, `must be at least ${describeFragmentSize(UPLOAD_FRAGMENT_UNIT)}`);
+  if (bytes > MAX_UPLOAD_FRAGMENT) {
+    throw new InputError(
+      label,
+      `${bytes.toLocaleString("en-US")} is too large: Graph takes fragments under 60 MiB, so the largest valid size is ${describeFragmentSize(MAX_UPLOAD_FRAGMENT)}`,
+    );
+  }
+  if (bytes % UPLOAD_FRAGMENT_UNIT !== 0) {
+    const below = Math.floor(bytes / UPLOAD_FRAGMENT_UNIT) * UPLOAD_FRAGMENT_UNIT;
+    const above = below + UPLOAD_FRAGMENT_UNIT;
+    const nearest = [below, above].filter((n) => n > 0 && n <= MAX_UPLOAD_FRAGMENT).map(describeFragmentSize);
+    throw new InputError(
+      label,
+      `${bytes.toLocaleString("en-US")} is not a multiple of 320 KiB (327,680 bytes), which Graph requires of every fragment but the last; the nearest valid sizes are ${nearest.join(" and ")}`,
+    );
+  }
+  return bytes;
+}
+
+/** The file to upload as bytes (a view, never a copy of a Buffer) and the media type it came with. */
+export interface UploadFileContent {
+  bytes: Buffer;
+  contentType?: string;
+}
+
+export function cleanUploadFile(value: unknown): UploadFileContent {
+  const label = "File";
+  if (value === undefined || value === null) {
+    throw new InputError(label, "is required: map a file from an earlier step (its data and content type), a Buffer, or text");
+  }
+  if (Buffer.isBuffer(value)) return { bytes: value };
+  if (value instanceof Uint8Array) return { bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength) };
+  if (typeof value === "string") return { bytes: Buffer.from(value, "utf8"), contentType: "text/plain; charset=utf-8" };
+  if (typeof value === "object" && "data" in value) {
+    const { data, contentType } = value as { data: unknown; contentType?: unknown };
+    const inner = cleanUploadFile(data);
+    return { bytes: inner.bytes, contentType: typeof contentType === "string" && contentType ? contentType : inner.contentType };
+  }
+  throw new InputError(label, `a ${typeof value} is not a file: map a file from an earlier step ({data, contentType}), a Buffer, or text`);
+}
+
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this refuses
+const PATH_FORBIDDEN = /[\\?#\u0000-\u001f\u007f]/;
+const DOT_SEGMENT_IN_PATH = /(^|\/)\.{1,2}(\/|:|$)/;
+const ATTACHABLE = /^(\/(?:me|users\/[^/]+)(?:\/mailFolders\/[^/]+)?\/(?:messages|events)\/[^/:]+)(?:\/attachments)?\/?$/i;
+const DRIVE_ROOTS = /^\/(?:me\/drive|drives\/[^/]+|users\/[^/]+\/drive|groups\/[^/]+\/drive|sites\/[^/]+\/drive|sites\/[^/]+\/drives\/[^/]+)\/(?:root|items\/[^/:]+)/i;
+
+/** Where an upload goes: a drive item path (the file's own), or a message or event that takes an attachment. */
+export type UploadDestination =
+  | { kind: "drive"; /** `…:/folder/name.ext:` with the file name in it. */ itemPath: string; name: string }
+  | { kind: "attachment"; /** `/me/messages/{id}` or `/me/events/{id}`. */ parentPath: string; name: string };
+
+/** Checks the Destination text alone; the File Name input completes it in resolveUploadDestination. */
+export function cleanDestination(value: unknown): string {
+  const label = "Destination";
+  const text = typeof value === "string" ? value.trim() : "";
+  if (!text) throw new InputError(label, "is required: a drive path such as /me/drive/root:/Reports/q3.xlsx:, or a message such as /me/messages/{id}");
+  if (!text.startsWith("/")) throw new InputError(label, `'${text}' must be a path that starts with '/', such as /me/drive/root:/Reports/q3.xlsx:`);
+  if (PATH_FORBIDDEN.test(text) || DOT_SEGMENT_IN_PATH.test(text)) {
+    throw new InputError(label, `'${text}' contains '?', '#', a backslash, a control character or a '.'/'..' segment; enter the item path only`);
+  }
+  if (/^\/(v1\.0|beta)(\/|$)/i.test(text)) {
+    throw new InputError(label, `'${text}' starts with an API version; enter the path without it and choose the version in API Version`);
+  }
+  return text;
+}
+
+/**
+ * Combines Destination and File Name. A drive path ending in ':' names the file itself; a drive folder
+ * (…/root, …/items/{id}, or …:/Folder:/ with a trailing slash) takes File Name; a message or event needs File Name.
+ */
+export function resolveUploadDestination(destination: string, fileName: string | undefined): UploadDestination {
+  const attach = ATTACHABLE.exec(destination);
+  if (attach) {
+    if (!fileName) throw new InputError("File Name", "is required when attaching to a message or event: Outlook shows it as the attachment's name");
+    return { kind: "attachment", parentPath: attach[1], name: fileName };
+  }
+  if (!DRIVE_ROOTS.test(destination)) {
+    throw new InputError(
+      "Destination",
+      `'${destination}' is neither a drive path (/me/drive/root:/folder/name.ext:, /drives/{id}/items/{parent}:/name.ext:, /sites/{site}/drive/root:/…:) nor a message or event (/me/messages/{id}, /me/events/{id})`,
+    );
+  }
+  if (destination.endsWith(":")) {
+    const pathPart = destination.slice(destination.indexOf(":") + 1, -1);
+    const name = decodeSegment(pathPart.split("/").pop() ?? "");
+    if (!name) throw new InputError("Destination", `'${destination}' has no file name before its closing ':'`);
+    if (fileName && fileName !== name) {
+      throw new InputError("File Name", `'${fileName}' differs from the name in Destination ('${name}'); leave File Name empty, or give Destination as a folder`);
+    }
+    return { kind: "drive", itemPath: destination, name };
+  }
+  if (!fileName) throw new InputError("File Name", `is required when Destination ('${destination}') is a folder`);
+  const folder = destination.replace(/:?\/?$/, "");
+  const itemPath = folder.includes(":") ? `${folder}/${encodeSegment(fileName)}:` : `${folder}:/${encodeSegment(fileName)}:`;
+  return { kind: "drive", itemPath, name: fileName };
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+function encodeSegment(name: string): string {
+  return encodeURIComponent(name).replace(/%20/g, " ");
+}
+
+export function cleanFileName(value: unknown): string | undefined {
+  const text = typeof value === "string" ? value.trim() : value === undefined || value === null ? "" : String(value).trim();
+  if (!text) return undefined;
+  // OneDrive refuses these characters in names (DC driveitem.md, "name" property; OneDrive naming restrictions).
+  // eslint-disable-next-line no-control-regex -- control characters are refused in names too
+  if (/["*:<>?/\\|\u0000-\u001f]/.test(text)) {
+    throw new InputError("File Name", `'${text}' contains a character OneDrive does not allow in names (" * : < > ? / \\ |)`);
+  }
+  return text;
+}
+
+export const CONFLICT_BEHAVIORS = ["fail", "replace", "rename"] as const;
+export type ConflictBehavior = (typeof CONFLICT_BEHAVIORS)[number];
+
+export const destinationInput = input({
+  label: "Destination",
+  type: "string",
+  required: true,
+  comments:
+    "Where the file goes. A drive path that names the file (/me/drive/root:/Reports/q3.xlsx:, /drives/{drive-id}/items/{parent-id}:/q3.xlsx:, /sites/{site-id}/drive/root:/Shared/q3.xlsx:), a drive folder (/me/drive/root, /drives/{drive-id}/items/{folder-id}) with File Name, or a message or event to attach the file to (/me/messages/{id}, /me/events/{id}) with File Name.",
+  example: "/me/drive/root:/Reports/q3.xlsx:",
+  clean: cleanDestination,
+});
+
+export const uploadFileInput = input({
+  label: "File",
+  type: "data",
+  required: true,
+  comments: "The file to upload: a file from an earlier step (its data and content type), a Buffer, or text (sent as UTF-8).",
+  clean: cleanUploadFile,
+});
+
+export const fileNameInput = input({
+  label: "File Name",
+  type: "string",
+  required: false,
+  comments:
+    "The file's name. Needed when Destination is a folder, a message or an event; leave empty when the Destination path already ends with the name.",
+  example: "q3.xlsx",
+  clean: cleanFileName,
+});
+
+export const conflictBehaviorInput = input({
+  label: "Conflict Behavior",
+  type: "string",
+  default: "fail",
+  required: false,
+  model: CONFLICT_BEHAVIORS.map((v) => ({ label: v, value: v })),
+  comments:
+    "What OneDrive does when a file of that name already exists: fail (Graph's default; the step fails with nameAlreadyExists), replace it, or rename the new file. Ignored for attachments.",
+  clean: (value: unknown): ConflictBehavior => {
+    const text = String(value ?? "").trim().toLowerCase();
+    if (text === "") return "fail";
+    if (!(CONFLICT_BEHAVIORS as readonly string[]).includes(text)) {
+      throw new InputError("Conflict Behavior", `'${String(value)}' is not one of ${CONFLICT_BEHAVIORS.join(", ")}`);
+    }
+    return text as ConflictBehavior;
+  },
+});
+
+export const chunkSizeInput = input({
+  label: "Chunk Size (bytes)",
+  type: "string",
+  default: String(DEFAULT_UPLOAD_CHUNK),
+  required: false,
+  comments:
+    "Bytes per upload-session request, a multiple of 320 KiB (327680) under 60 MiB, as Graph requires; 10 MiB (10485760) by default. A file no larger than one chunk goes in one request. Outlook attachments use at most 3.75 MiB per request.",
+  example: "10485760",
+  clean: cleanChunkSize,
+});
+
+export const uploadFileInputs = {
+  connection: connectionInput,
+  destination: destinationInput,
+  file: uploadFileInput,
+  fileName: fileNameInput,
+  conflictBehavior: conflictBehaviorInput,
+  chunkSize: chunkSizeInput,
+  apiVersion: apiVersionInput,
+  ...retryInputs,
+};
+
+/** A byte range to download: first and last byte (inclusive), or the last `suffix` bytes. */
+export type ByteRange = { start: number; end?: number } | { suffix: number };
+
+export function cleanByteRange(value: unknown): ByteRange | undefined {
+  const label = "Byte Range";
+  const text = typeof value === "string" ? value.trim() : value === undefined || value === null ? "" : String(value).trim();
+  if (!text) return undefined;
+  const m = /^(?:bytes=)?\s*(\d*)\s*-\s*(\d*)$/i.exec(text);
+  if (!m || (m[1] === "" && m[2] === "")) {
+    throw new InputError(label, `'${text}' is not a byte range: use first-last (0-1023), first- (1024-) or -count for the last bytes (-500)`);
+  }
+  if (m[1] === "") {
+    const suffix = Number(m[2]);
+    if (suffix === 0) throw new InputError(label, `'${text}' asks for the last 0 bytes`);
+    return { suffix };
+  }
+  const start = Number(m[1]);
+  if (m[2] === "") return { start };
+  const end = Number(m[2]);
+  if (end < start) throw new InputError(label, `'${text}' ends (${end}) before it starts (${start})`);
+  return { start, end };
+}
+
+export const itemInput = input({
+  label: "Item",
+  type: "string",
+  required: true,
+  comments:
+    "The file to download: a drive item path or id (/me/drive/root:/Reports/q3.xlsx:, /drives/{drive-id}/items/{item-id}, or a bare item id of your own drive), or a mail attachment (/me/messages/{id}/attachments/{attachment-id}). A trailing /content or /$value is accepted.",
+  example: "/me/drive/root:/Reports/q3.xlsx:",
+  clean: (value: unknown): string => {
+    const text = typeof value === "string" ? value.trim() : "";
+    if (!text) throw new InputError("Item", "is required: a drive item path such as /me/drive/root:/Reports/q3.xlsx:, or an item id");
+    if (PATH_FORBIDDEN.test(text) || DOT_SEGMENT_IN_PATH.test(text)) {
+      throw new InputError("Item", `'${text}' contains '?', '#', a backslash, a control character or a '.'/'..' segment; enter the item path or id only`);
+    }
+    if (!text.startsWith("/")) {
+      if (/^[A-Za-z0-9!_-]+$/.test(text)) return `/me/drive/items/${text}`;
+      throw new InputError("Item", `'${text}' is neither a path starting with '/' nor an item id`);
+    }
+    return text.replace(/\/(content|\$value)$/i, "");
+  },
+});
+
+export const byteRangeInput = input({
+  label: "Byte Range",
+  type: "string",
+  required: false,
+  comments: "Only part of the file: first-last (0-1023, both included), first- (from byte 1024 to the end) or -count (the last 500 bytes). Empty downloads the whole file.",
+  example: "0-1023",
+  clean: cleanByteRange,
+});
+
+export const maxFileSizeInput = input({
+  label: "Max File Size (MB)",
+  type: "string",
+  default: "100",
+  required: false,
+  comments:
+    "The largest file, in megabytes, that the step downloads. A larger file (or range) fails before its bytes are read, with its size named, instead of exhausting the runner's memory. At most 1024.",
+  clean: (value: unknown): number => cleanWholeNumber("Max File Size (MB)", value, 100, MAX_RESPONSE_MB_LIMIT, 1) * MEGABYTE,
+});
+
+export const downloadFileInputs = {
+  connection: connectionInput,
+  item: itemInput,
+  range: byteRangeInput,
+  maxBytes: maxFileSizeInput,
+  apiVersion: apiVersionInput,
+  ...retryInputs,
+};

@@ -276,3 +276,25 @@ export class GraphPagingError extends Error {
     if (typeof graph.location === "string") this.location = graph.location;
   }
 }
+
+/**
+ * An upload or download that could not finish. Says how far it got (bytes Graph accepted, bytes received) and,
+ * when Graph answered, its status and code; `cause` keeps the Graph error it came from.
+ */
+export class GraphFileTransferError extends Error {
+  readonly status?: number;
+  readonly code?: string;
+  constructor(
+    message: string,
+    readonly bytesTransferred: number,
+    readonly totalBytes: number | undefined,
+    cause?: unknown,
+  ) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = "GraphFileTransferError";
+    if (cause instanceof GraphRequestError) {
+      this.status = cause.status;
+      this.code = cause.code;
+    }
+  }
+}
