@@ -27,7 +27,7 @@ const USERS = env("BENCH_FETCH_USERS", 100_000);
 const BATCH_GETS = env("BENCH_BATCH_GETS", 400);
 const BATCH_ROUNDS = env("BENCH_BATCH_ROUNDS", 3);
 const BATCH_LATENCY_MS = 20;
-/** BENCH_ONLY=bundle,raw,fetch,batch,triggers,rich runs only those sections (while working on one of them). */
+/** BENCH_ONLY=bundle,raw,fetch,batch,triggers,rich,files runs only those sections (while working on one of them). */
 const only = (section: string) => !process.env.BENCH_ONLY || process.env.BENCH_ONLY.split(",").includes(section);
 /** Batch Requests' default Concurrent Batches; the single-request side runs as many requests at once. */
 const CONCURRENCY = 2;
@@ -141,6 +141,8 @@ async function main(): Promise<void> {
   // The triggers' own modules (they run the source through the harness, with an emulator of their own).
   if (only("triggers")) rows.push(...(await (await import("./triggers")).benchChangeNotificationTrigger()));
   if (only("rich")) rows.push(...(await (await import("./richNotifications")).benchRichNotificationDecryption()));
+  // Upload File and Download File over 256 MiB, each against one bare request of the same bytes.
+  if (only("files")) rows.push(...(await (await import("./files")).benchFiles({ sizeMiB: 256, rounds: 3 })));
 
   const cpus = os.cpus();
   const machine = `${cpus.length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${cpus[0]?.model ?? "unknown CPU"}, Node ${process.version}`;

@@ -30,6 +30,8 @@ interface Case {
   check(result: unknown): void;
 }
 
+const SMOKE_FILE = Buffer.from(Array.from({ length: 1024 * 1024 }, (_, i) => (i * 31) % 251));
+
 const silentLogger = { metric() {}, trace() {}, debug() {}, info() {}, log() {}, warn() {}, error() {} };
 
 function expectThat(condition: boolean, what: string, result: unknown): void {
@@ -100,6 +102,15 @@ function cases(harness: Harness, connections: Record<string, Connection>, compon
         const responses = (dataOf(r)?.responses ?? dataOf(r)) as { status?: number }[];
         expectThat(Array.isArray(responses) && responses.length === 2 && responses.every((x) => x.status === 200), "two 200 answers", r);
       },
+    },
+    // 1 MiB in 320 KiB chunks: an upload session whose chunks go to the upload host without the token.
+    uploadFile: {
+      run: () => action("uploadFile", { destination: "/me/drive/root:/smoke/one-mib.bin:", file: SMOKE_FILE, chunkSize: String(320 * 1024) }),
+      check: (r) => expectThat(dataOf(r)?.size === SMOKE_FILE.length && dataOf(r)?.name === "one-mib.bin", "a 1 MiB driveItem named one-mib.bin", r),
+    },
+    downloadFile: {
+      run: () => action("downloadFile", { item: "/me/drive/root:/smoke/one-mib.bin:" }),
+      check: (r) => expectThat(Buffer.isBuffer(dataOf(r)) && (dataOf(r) as unknown as Buffer).equals(SMOKE_FILE), "the uploaded bytes back", r),
     },
   };
   const triggers: Record<string, Case> = {
