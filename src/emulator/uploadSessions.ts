@@ -3,6 +3,7 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 
 import { errorReply, innerErrorDate, type Reply, type RequestIds } from "./http";
+import type { AttachmentSessionRequest } from "./mailbox";
 import { TENANT_ID } from "./tenant";
 
 /**
@@ -45,17 +46,8 @@ export interface DriveTarget {
 }
 
 /** Where a finished attachment goes. */
-export interface AttachmentTarget {
-  kind: "attachment";
-  userId: string;
-  parent: "Messages" | "Events";
-  parentId: string;
-  name: string;
-  size: number;
-  contentType: string;
-  isInline: boolean;
-  contentId?: string;
-}
+/** An Outlook attachment session: what mailbox.ts asked for when it was created. */
+export type AttachmentTarget = { kind: "attachment" } & AttachmentSessionRequest;
 
 export type SessionTarget = DriveTarget | AttachmentTarget;
 

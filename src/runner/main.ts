@@ -14,7 +14,7 @@ import { CLOUDS, findCloud, GLOBAL_CLOUD, MicrosoftCloud } from "../client/cloud
 import { BASE_URL_ENV } from "../client/hosts";
 import { DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, GraphEmulator, startEmulator } from "../emulator";
 import { currentToken, DEFAULT_LOGIN_FILE, refreshLogin, saveLogin, signIn } from "./login";
-import { watchCommand } from "./watch";
+import { watch, watchCommand } from "./watch";
 
 const harness = createHarness(component);
 const dim = (s: string) => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
@@ -102,6 +102,8 @@ function summarize(data: unknown, contentType?: string): string {
   }
   if (typeof data === "string") return JSON.stringify(data.length > 120 ? `${data.slice(0, 120)}…` : data);
   const o = data as Record<string, unknown>;
+  const hashes = (o.file as { hashes?: { quickXorHash?: string } } | undefined)?.hashes;
+  if (typeof o.name === "string" && typeof o.size === "number" && hashes) return `the driveItem '${o.name}', ${o.size} bytes, quickXorHash ${hashes.quickXorHash}`;
   if (Array.isArray(o.value)) {
     const names = o.value.slice(0, 3).map((v: Record<string, unknown>) => v.displayName ?? v.id);
     return `${o.value.length} items (${names.join(", ")}${o.value.length > 3 ? ", …" : ""})${o["@odata.nextLink"] ? " + @odata.nextLink" : ""}${o["@odata.count"] !== undefined ? `, @odata.count ${o["@odata.count"]}` : ""}`;
@@ -185,7 +187,31 @@ async function tour(token: string, emulator?: GraphEmulator): Promise<void> {
   );
   await runStep({ title: "8. A Graph error, in plain words: GET /users/{unknown id}", params: { url: "/users/00000000-0000-0000-0000-000000000000" } }, token, emulator);
   await runStep({ title: "9. Bad input, refused before anything is sent: an absolute URL on another host", params: { url: "https://example.com/v1.0/me" } }, token, emulator);
-  if (emulator?.identity) await appOnlyTour(emulator);
+  if (!emulator) return;
+  const file = Buffer.from(Array.from({ length: 3 * 1024 * 1024 }, (_, i) => (i * 7) % 256));
+  await runStep(
+    {
+      title: "10. Upload File: 3 MiB in 960 KiB chunks (3 × 320 KiB, as Graph requires) through an upload session (the upload host gets no token); the quickXorHash is checked",
+      action: "uploadFile",
+      params: { destination: "/me/drive/root:/Reports/tour.bin:", file, chunkSize: String(3 * 320 * 1024) },
+    },
+    token,
+    emulator,
+  );
+  const downloaded = await runStep(
+    { title: "11. Download File: the same file back, through Graph's 302 to the download host (no token there)", action: "downloadFile", params: { item: "/me/drive/root:/Reports/tour.bin:" } },
+    token,
+    emulator,
+  );
+  console.log(`  the bytes are ${Buffer.isBuffer(downloaded) && downloaded.equals(file) ? "the same as uploaded" : "NOT the same as uploaded"}`);
+  if (emulator.identity) await appOnlyTour(emulator);
+  console.log(`\n${bold("14. Change Notifications trigger: subscribe, a mail arrives, the flow is notified, unsubscribe (npm start -- watch)")}`);
+  const previous = process.env[BASE_URL_ENV];
+  try {
+    await watch("me/mailFolders('Inbox')/messages", { print: (line) => console.log(`  ${line.split("\n").slice(0, 12).join("\n  ")}`) });
+  } finally {
+    process.env[BASE_URL_ENV] = previous;
+  }
 }
 
 /** Client credentials: the platform exchanges the app's secret for a token; the connector uses it. */
@@ -202,8 +228,8 @@ async function appOnlyTour(emulator: GraphEmulator): Promise<void> {
     { access_token: appToken },
   );
   for (const [title, url] of [
-    ["10. Client Credentials (app-only): GET /users/{userPrincipalName}", "/users/MeganB@contoso.onmicrosoft.com?$select=displayName,jobTitle"],
-    ["11. Client Credentials (app-only): /me is refused before sending, with what to use instead", "/me/messages"],
+    ["12. Client Credentials (app-only): GET /users/{userPrincipalName}", "/users/MeganB@contoso.onmicrosoft.com?$select=displayName,jobTitle"],
+    ["13. Client Credentials (app-only): /me is refused before sending, with what to use instead", "/me/messages"],
   ]) {
     console.log(`\n${bold(title)}`);
     const before = emulator.log.length;
