@@ -2,6 +2,7 @@ import { createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypt
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 
 import { parseBatch, runBatch, type BatchItem, type ItemOutcome } from "./batch";
+import { ControlSurface, isControlPath } from "./control";
 import { DeltaTokens } from "./delta";
 import { routeDownload } from "./download";
 import { FaultQueue, scriptedReply, statusFaultReply } from "./faults";
@@ -300,7 +301,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     return { reply: result.reply, items: result.log, delayMs: result.delayMs };
   }
 
+  const control = new ControlSurface();
+
   async function handle(server: ServerName, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Before logging, faults and throttling: scripting the emulator must not change what it scripts.
+    if (server === "graph" && isControlPath(req.url ?? "/")) return control.serve(req, res);
     const method = (req.method ?? "GET").toUpperCase();
     const url = req.url ?? "/";
     const authorization = typeof req.headers.authorization === "string" ? req.headers.authorization : undefined;
@@ -445,11 +450,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
   downloadOrigin = `http://127.0.0.1:${downloadPort}`;
   uploads.origin = `http://127.0.0.1:${uploadPort}`;
 
-  return {
+  const emulator: GraphEmulator = {
     origin: state.origin,
     downloadOrigin,
     uploadOrigin: uploads.origin,
     token: tokens[0],
+    controlToken: control.token,
     cloud,
     graphResource,
     ...(identity ? { identity, loginOrigin: identity.origin } : {}),
@@ -492,6 +498,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
       await Promise.all([closeServer(graphServer), closeServer(downloadServer), closeServer(uploadServer), identity?.close()]);
     },
   };
+  control.attach({ ...emulator, clearFaults: () => faults.clear() });
+  return emulator;
 }
 
 function safeEqual(a: string, b: string): boolean {

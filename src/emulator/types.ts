@@ -152,6 +152,11 @@ export interface GraphEmulator {
   uploadOrigin: string;
   /** First accepted token. */
   token: string;
+  /**
+   * Bearer token of the HTTP control surface under `{origin}/_emulator/` (control.ts), random per start; the
+   * Graph tokens are refused there.
+   */
+  controlToken: string;
   /** The cloud this Graph pretends to be (EmulatorOptions.cloud). */
   cloud: GraphCloud;
   /** This cloud's Graph resource (CLOUD_RESOURCES[cloud]), e.g. "https://graph.microsoft.com": identity tokens need it as audience. */

@@ -1,0 +1,243 @@
+/**
+ * The control surface as an outside client sees it: plain HTTP to `{origin}/_emulator/…` with the control token,
+ * then plain Graph requests (and one Raw Request through the harness) that suffer what was scripted.
+ */
+import { rawRequest, useEmulator } from "../tests/support";
+import { startReceiver, type Receiver } from "./testReceiver";
+
+const env = useEmulator();
+let hook: Receiver;
+
+beforeAll(async () => {
+  hook = await startReceiver("/hook");
+});
+afterAll(async () => {
+  await hook.close();
+});
+beforeEach(() => {
+  hook.requests.length = 0;
+});
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  json: Record<string, unknown>;
+}
+
+async function control(method: string, path: string, body?: unknown, token = env.emulator.controlToken): Promise<Answer> {
+  const res = await fetch(`${env.emulator.origin}/_emulator${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+async function graph(method: string, path: string, body?: unknown): Promise<Answer> {
+  const res = await fetch(`${env.emulator.origin}/v1.0${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${env.emulator.token}`, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+const errorOf = (answer: Answer) => answer.json.error as { message: string; field?: string };
+
+describe("the control token", () => {
+  it("is required: none, a wrong one and the Graph token all answer 401, and nothing is scripted", async () => {
+    const rule = { path: "/me", fault: { kind: "status", status: 503 } };
+    const noToken = await fetch(`${env.emulator.origin}/_emulator/faults`, { method: "POST", body: JSON.stringify(rule) });
+    expect(noToken.status).toBe(401);
+    expect(noToken.headers.get("www-authenticate")).toBe('Bearer realm="emulator-control"');
+    expect((await control("POST", "/faults", rule, env.emulator.token)).status).toBe(401);
+    expect((await control("POST", "/faults", rule, `${env.emulator.controlToken}x`)).status).toBe(401);
+    expect((await graph("GET", "/me")).status).toBe(200);
+  });
+
+  it("is random per start and is not a Graph token", async () => {
+    expect(env.emulator.controlToken).toMatch(/^emulator-control-[A-Za-z0-9_-]{32}$/);
+    const res = await fetch(`${env.emulator.origin}/v1.0/me`, { headers: { Authorization: `Bearer ${env.emulator.controlToken}` } });
+    expect(res.status).toBe(401);
+  });
+});
+
+describe("POST /_emulator/faults", () => {
+  it("scripts a 429 with Retry-After for N requests, and control calls are neither logged nor faulted", async () => {
+    const added = await control("POST", "/faults", { method: "GET", path: "/me", times: 2, fault: { kind: "status", status: 429, retryAfter: "7" } });
+    expect(added.status).toBe(201);
+    const first = await graph("GET", "/me");
+    const second = await graph("GET", "/me");
+    const third = await graph("GET", "/me");
+    expect([first.status, second.status, third.status]).toEqual([429, 429, 200]);
+    expect(first.headers.get("retry-after")).toBe("7");
+    expect((first.json.error as { code: string }).code).toBe("TooManyRequests");
+    expect(env.emulator.log.map((e) => `${e.method} ${e.url} ${e.status}`)).toEqual(["GET /v1.0/me 429", "GET /v1.0/me 429", "GET /v1.0/me 200"]);
+  });
+
+  it("matches a regex path and a method, lets `skip` requests through, and DELETE clears every rule", async () => {
+    await control("POST", "/faults", { method: "post", path: { regex: "^/users$" }, skip: 1, fault: { kind: "status", status: 503, retryAfter: 2 } });
+    const user = (n: number) => ({
+      accountEnabled: true,
+      displayName: `Control ${n}`,
+      mailNickname: `control${n}`,
+      userPrincipalName: `control${n}@contoso.onmicrosoft.com`,
+      passwordProfile: { password: "xWwvJ]6NMw+bWH-d" },
+    });
+    expect((await graph("GET", "/users?$top=1")).status).toBe(200);
+    expect((await graph("POST", "/users", user(1))).status).toBe(201);
+    const faulted = await graph("POST", "/users", user(2));
+    expect([faulted.status, faulted.headers.get("retry-after")]).toEqual([503, "2"]);
+
+    await control("POST", "/faults", { path: "/me", times: 5, fault: { kind: "status", status: 500 } });
+    expect((await control("DELETE", "/faults")).status).toBe(200);
+    expect((await graph("GET", "/me")).status).toBe(200);
+  });
+
+  it("scripts a slow answer, a reset and a reply of any shape", async () => {
+    await control("POST", "/faults", { path: "/organization", fault: { kind: "reply", status: 418, headers: { "X-Scripted": "yes" }, body: "not json" } });
+    const res = await fetch(`${env.emulator.origin}/v1.0/organization`, { headers: { Authorization: `Bearer ${env.emulator.token}` } });
+    expect([res.status, res.headers.get("x-scripted"), await res.text()]).toEqual([418, "yes", "not json"]);
+
+    await control("POST", "/faults", { path: "/me", fault: { kind: "reset" } });
+    await expect(graph("GET", "/me")).rejects.toThrow();
+
+    await control("POST", "/faults", { path: "/me", fault: { kind: "slow", delayMs: 150 } });
+    const started = Date.now();
+    expect((await graph("GET", "/me")).status).toBe(200);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+  });
+
+  it.each([
+    ["not JSON", "{path:", "body"],
+    ["a status Graph's faults do not use", { path: "/me", fault: { kind: "status", status: 418 } }, "fault.status"],
+    ["an unknown kind", { path: "/me", fault: { kind: "explode" } }, "fault.kind"],
+    ["a versioned path (it would never match)", { path: "/v1.0/me", fault: { kind: "reset" } }, "path"],
+    ["an invalid regex", { path: { regex: "(" }, fault: { kind: "reset" } }, "path.regex"],
+    ["times 0", { path: "/me", times: 0, fault: { kind: "reset" } }, "times"],
+    ["a negative skip", { path: "/me", skip: -1, fault: { kind: "reset" } }, "skip"],
+    ["slow without delayMs", { path: "/me", fault: { kind: "slow" } }, "fault.delayMs"],
+  ])("refuses %s with a 400 naming the field", async (_what, rule, field) => {
+    const answer = await control("POST", "/faults", rule);
+    expect(answer.status).toBe(400);
+    expect(errorOf(answer).field).toBe(field);
+    expect(errorOf(answer).message).toContain(field);
+    expect((await graph("GET", "/me")).status).toBe(200);
+  });
+});
+
+describe("GET /_emulator/log", () => {
+  it("returns the Graph requests with the token redacted, from `since` on, and `next` to continue", async () => {
+    await graph("GET", "/me");
+    await graph("POST", "/me/sendMail", { message: { subject: "hi", toRecipients: [] } });
+    const all = await control("GET", "/log");
+    expect(all.status).toBe(200);
+    const entries = all.json.entries as Record<string, unknown>[];
+    expect(entries.map((e) => e.url)).toEqual(["/v1.0/me", "/v1.0/me/sendMail"]);
+    expect((entries[0].headers as Record<string, string>).authorization).toBe("Bearer [REDACTED]");
+    expect(JSON.stringify(all.json)).not.toContain(env.emulator.token);
+    expect(entries[1].body).toContain('"subject":"hi"');
+    expect(entries[1]).not.toHaveProperty("bodyBytes");
+    expect(all.json.next).toBe(2);
+
+    await graph("GET", "/organization");
+    const later = await control("GET", "/log?since=2");
+    expect((later.json.entries as Record<string, unknown>[]).map((e) => e.url)).toEqual(["/v1.0/organization"]);
+    expect(later.json.next).toBe(3);
+    expect(errorOf(await control("GET", "/log?since=-1")).field).toBe("since");
+  });
+});
+
+describe("throttling, reset and delta tokens", () => {
+  it("POST /_emulator/throttle sets a profile (429 over budget) and null turns it off", async () => {
+    expect((await control("POST", "/throttle", { requestsPerWindow: 2, windowMs: 60_000 })).status).toBe(200);
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await graph("GET", "/me")).status);
+    expect(statuses).toEqual([200, 200, 429]);
+    await control("POST", "/throttle", null);
+    expect((await graph("GET", "/me")).status).toBe(200);
+    expect(errorOf(await control("POST", "/throttle", { requestsPerWindow: 2, windowMs: 0 })).field).toBe("windowMs");
+    expect((await control("POST", "/throttle", { requestsPerWindow: 0, windowMs: 10 })).status).toBe(400);
+  });
+
+  it("POST /_emulator/reset clears the log, faults and throttling", async () => {
+    await control("POST", "/faults", { path: "/me", times: 3, fault: { kind: "status", status: 500 } });
+    await control("POST", "/throttle", { requestsPerWindow: 1, windowMs: 60_000 });
+    await graph("GET", "/me");
+    expect((await control("POST", "/reset")).status).toBe(200);
+    expect(env.emulator.log).toHaveLength(0);
+    expect([(await graph("GET", "/me")).status, (await graph("GET", "/me")).status]).toEqual([200, 200]);
+  });
+
+  it("POST /_emulator/delta/expire makes an issued deltaLink answer 410", async () => {
+    let page = await graph("GET", "/groups/delta");
+    while (page.json["@odata.nextLink"]) page = await graph("GET", String(page.json["@odata.nextLink"]).replace(`${env.emulator.origin}/v1.0`, ""));
+    const deltaLink = String(page.json["@odata.deltaLink"]).replace(`${env.emulator.origin}/v1.0`, "");
+    expect((await graph("GET", deltaLink)).status).toBe(200);
+    expect((await control("POST", "/delta/expire")).status).toBe(200);
+    expect((await graph("GET", deltaLink)).status).toBe(410);
+  });
+});
+
+describe("change notifications", () => {
+  async function subscribe(): Promise<string> {
+    const created = await graph("POST", "/subscriptions", {
+      changeType: "updated",
+      notificationUrl: hook.url,
+      lifecycleNotificationUrl: hook.url,
+      resource: "users",
+      expirationDateTime: new Date(Date.now() + 3_600_000).toISOString(),
+      clientState: "control-state",
+    });
+    expect(created.status).toBe(201);
+    return String(created.json.id);
+  }
+
+  it("POST /_emulator/notifications/flush delivers queued changes and returns the deliveries", async () => {
+    const id = await subscribe();
+    await graph("PATCH", "/me", { jobTitle: "Controller" });
+    const flushed = await control("POST", "/notifications/flush");
+    expect(flushed.status).toBe(200);
+    const deliveries = flushed.json.deliveries as { kind: string; url: string; status: number; delivered: boolean }[];
+    expect(deliveries.map((d) => [d.kind, d.url, d.status, d.delivered])).toEqual([["notification", hook.url, 202, true]]);
+    const received = hook.notifications();
+    expect(received[0].value[0]).toMatchObject({ subscriptionId: id, changeType: "updated", clientState: "control-state" });
+  });
+
+  it("POST /_emulator/subscriptions/{id}/lifecycle provokes a lifecycle event; 404 for no live subscription, 400 for an unknown event", async () => {
+    const id = await subscribe();
+    const sent = await control("POST", `/subscriptions/${id}/lifecycle`, { event: "subscriptionRemoved" });
+    expect(sent.status).toBe(200);
+    expect(sent.json.delivery).toMatchObject({ kind: "lifecycle", url: hook.url, status: 202 });
+    expect(hook.notifications().at(-1)?.value[0]).toMatchObject({ subscriptionId: id, lifecycleEvent: "subscriptionRemoved" });
+    // subscriptionRemoved ends the subscription, as Graph does.
+    expect((await control("POST", `/subscriptions/${id}/lifecycle`, { event: "missed" })).status).toBe(404);
+    const other = await subscribe();
+    expect(errorOf(await control("POST", `/subscriptions/${other}/lifecycle`, { event: "deleted" })).field).toBe("event");
+  });
+});
+
+describe("the surface itself", () => {
+  it("answers 404 for an unknown endpoint and 405 naming the allowed methods", async () => {
+    expect((await control("GET", "/nothing")).status).toBe(404);
+    const wrong = await control("GET", "/faults");
+    expect(wrong.status).toBe(405);
+    expect(errorOf(wrong).message).toContain("POST, DELETE");
+  });
+});
+
+describe("Raw Request against a fault scripted over HTTP", () => {
+  it("waits what Retry-After says and succeeds; the wire shows three attempts", async () => {
+    await control("POST", "/faults", { method: "GET", path: "/me", times: 2, fault: { kind: "status", status: 429, retryAfter: "7" } });
+    const result = await rawRequest(env, { url: "/me" });
+    expect((result.data as { id: string }).id).toBeDefined();
+    expect(env.sleeps).toEqual([7000, 7000]);
+    expect(env.graphRequests().map((e) => [e.url, e.status, e.headers["retry-attempt"]])).toEqual([
+      ["/v1.0/me", 429, undefined],
+      ["/v1.0/me", 429, "1"],
+      ["/v1.0/me", 200, "2"],
+    ]);
+  });
+});
