@@ -110,8 +110,27 @@ describe("POST /_emulator/faults", () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
   });
 
+  it("fires a rate rule on a seeded fraction of the matching requests: the same seed hits the same requests", async () => {
+    const run = async (seed: number): Promise<number[]> => {
+      await control("POST", "/reset");
+      await control("POST", "/faults", { path: "/me", rate: 0.5, seed, times: 100, fault: { kind: "status", status: 503 } });
+      const statuses = [];
+      for (let i = 0; i < 20; i++) statuses.push((await graph("GET", "/me")).status);
+      return statuses;
+    };
+    const first = await run(42);
+    const hits = first.filter((status) => status === 503).length;
+    expect(hits).toBeGreaterThan(3);
+    expect(hits).toBeLessThan(17);
+    expect(first.filter((status) => status !== 503).every((status) => status === 200)).toBe(true);
+    expect(await run(42)).toEqual(first);
+    expect(await run(7)).not.toEqual(first);
+  });
+
   it.each([
     ["not JSON", "{path:", "body"],
+    ["a rate over 1", { path: "/me", rate: 1.5, fault: { kind: "reset" } }, "rate"],
+    ["a fractional seed", { path: "/me", rate: 0.5, seed: 0.5, fault: { kind: "reset" } }, "seed"],
     ["a status Graph's faults do not use", { path: "/me", fault: { kind: "status", status: 418 } }, "fault.status"],
     ["an unknown kind", { path: "/me", fault: { kind: "explode" } }, "fault.kind"],
     ["a versioned path (it would never match)", { path: "/v1.0/me", fault: { kind: "reset" } }, "path"],

@@ -261,11 +261,17 @@ function pathFrom(value: unknown): string | RegExp {
 
 /** A FaultRule from JSON; FaultQueue.add then checks the values (status list, positive times) and names the field. */
 function faultRuleFrom(value: unknown): FaultRule {
-  if (!isRecord(value)) throw badField("body", "must be a FaultRule object: {\"path\": \"/me\", \"fault\": {...}, \"times\"?, \"skip\"?, \"method\"?}");
+  if (!isRecord(value)) throw badField("body", "must be a FaultRule object: {\"path\": \"/me\", \"fault\": {...}, \"times\"?, \"skip\"?, \"method\"?, \"rate\"?, \"seed\"?}");
   const method = optionalString(value, "method", "method");
   const times = optionalInteger(value, "times", "times", 1);
   const skip = optionalInteger(value, "skip", "skip", 0);
+  const rate = value.rate;
+  if (rate !== undefined && !(typeof rate === "number" && rate > 0 && rate <= 1)) throw badField("rate", `must be a number in (0, 1], got ${JSON.stringify(rate)}`);
+  const seed = value.seed;
+  if (seed !== undefined && !(typeof seed === "number" && Number.isInteger(seed))) throw badField("seed", `must be an integer, got ${JSON.stringify(seed)}`);
   return {
+    ...(rate === undefined ? {} : { rate }),
+    ...(seed === undefined ? {} : { seed }),
     path: pathFrom(value.path),
     fault: faultFrom(value.fault),
     ...(method === undefined ? {} : { method }),

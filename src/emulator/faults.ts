@@ -10,6 +10,21 @@ interface ArmedRule {
   skip: number;
   remaining: number;
   fault: Fault;
+  /** Draws in [0, 1) deciding whether a matching request is hit, for rules with a `rate`. */
+  draw?: () => number;
+  rate?: number;
+}
+
+/** mulberry32: a tiny seeded generator, so a rate fault hits the same requests on every run with the same seed. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 /** Scripted faults, consumed in the order they were added; each rule fires `times` times. */
@@ -28,7 +43,10 @@ export class FaultQueue {
     }
     const skip = rule.skip ?? 0;
     if (!Number.isInteger(skip) || skip < 0) throw new RangeError(`FaultRule.skip must be a non-negative integer, got ${skip}`);
-    this.rules.push({ method: rule.method?.toUpperCase(), path: rule.path, skip, remaining: times, fault: rule.fault });
+    if (rule.rate !== undefined && !(rule.rate > 0 && rule.rate <= 1)) throw new RangeError(`FaultRule.rate must be a number in (0, 1], got ${rule.rate}`);
+    if (rule.seed !== undefined && !Number.isInteger(rule.seed)) throw new RangeError(`FaultRule.seed must be an integer, got ${rule.seed}`);
+    const random = rule.rate === undefined ? {} : { rate: rule.rate, draw: seededRandom(rule.seed ?? 1) };
+    this.rules.push({ method: rule.method?.toUpperCase(), path: rule.path, skip, remaining: times, fault: rule.fault, ...random });
   }
 
   /**
@@ -46,6 +64,8 @@ export class FaultQueue {
         rule.skip -= 1;
         continue;
       }
+      // Spared by chance: the request goes on to later rules and to Graph.
+      if (rule.draw !== undefined && rule.rate !== undefined && rule.draw() >= rule.rate) continue;
       rule.remaining -= 1;
       if (rule.remaining === 0) this.rules.splice(index, 1);
       return rule.fault;

@@ -29,6 +29,10 @@
  * With `identity`, an Entra ID v2.0 login host (identity.ts) runs alongside and Graph accepts the access tokens
  * it issues: expiry on the injected clock, audience per `cloud` (CLOUD_RESOURCES), app-only tokens refused on
  * /me, delegated scopes deciding directory reads and writes, /me as the token's signed-in user.
+ *
+ * From outside the process (control.ts): `{origin}/_emulator/…` with `Authorization: Bearer {controlToken}`
+ * scripts faults (also at a seeded `rate`), sets throttling, resets, expires delta tokens, flushes notifications,
+ * provokes lifecycle events and reads the log, bypassing faults, throttling and the log itself.
  */
 export { CLOUD_RESOURCES, DEMO_TOKEN, READ_ONLY_TOKEN, startEmulator } from "./server";
 export type { DeliveryLogEntry, LifecycleEvent, NotificationOptions, ResourceChange } from "./notifications";

@@ -126,8 +126,12 @@ export interface FaultRule {
   path: string | RegExp;
   /** Matching requests to let through before the rule starts firing; default 0. */
   skip?: number;
-  /** Default 1. */
+  /** Default 1: how many times the rule fires (with `rate`, hits, not matches). */
   times?: number;
+  /** Fire on this fraction (0 < rate ≤ 1) of the matching requests after `skip`, drawn from `seed`; default every one. */
+  rate?: number;
+  /** Seed of the `rate` draws (an integer; default 1): the same seed hits the same requests. */
+  seed?: number;
   fault: Fault;
 }
 
