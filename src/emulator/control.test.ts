@@ -198,6 +198,17 @@ describe("throttling, reset and delta tokens", () => {
     expect((await control("POST", "/delta/expire")).status).toBe(200);
     expect((await graph("GET", deltaLink)).status).toBe(410);
   });
+
+  it("POST /_emulator/uploads/expire ends every open upload session: its URL answers 404", async () => {
+    const created = await graph("POST", "/me/drive/root:/control.bin:/createUploadSession");
+    expect(created.status).toBe(200);
+    const uploadUrl = String(created.json.uploadUrl);
+    expect((await fetch(uploadUrl)).status).toBe(200);
+    expect((await control("POST", "/uploads/expire")).status).toBe(200);
+    const expired = await fetch(uploadUrl);
+    expect(expired.status).toBe(404);
+    expect(env.emulator.uploadSessions()).toEqual([]);
+  });
 });
 
 describe("change notifications", () => {

@@ -20,7 +20,7 @@ const LIFECYCLE_EVENTS: readonly LifecycleEvent[] = ["reauthorizationRequired", 
 /** What the surface drives: the emulator's own API plus clearing the scripted faults. */
 export type ControlTarget = Pick<
   GraphEmulator,
-  "addFault" | "setThrottle" | "reset" | "expireDeltaTokens" | "log" | "flushNotifications" | "sendLifecycleEvent" | "subscriptions"
+  "addFault" | "setThrottle" | "reset" | "expireDeltaTokens" | "expireUploadSessions" | "log" | "flushNotifications" | "sendLifecycleEvent" | "subscriptions"
 > & { clearFaults(): void };
 
 interface ControlAnswer {
@@ -117,6 +117,10 @@ export class ControlSurface {
       case route === "/delta/expire":
         allow("POST");
         target.expireDeltaTokens();
+        return { status: 200, body: { expired: true } };
+      case route === "/uploads/expire":
+        allow("POST");
+        target.expireUploadSessions();
         return { status: 200, body: { expired: true } };
       case route === "/notifications/flush":
         allow("POST");

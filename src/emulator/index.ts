@@ -31,7 +31,7 @@
  * /me, delegated scopes deciding directory reads and writes, /me as the token's signed-in user.
  *
  * From outside the process (control.ts): `{origin}/_emulator/…` with `Authorization: Bearer {controlToken}`
- * scripts faults (also at a seeded `rate`), sets throttling, resets, expires delta tokens, flushes notifications,
+ * scripts faults (also at a seeded `rate`), sets throttling, resets, expires delta tokens and upload sessions, flushes notifications,
  * provokes lifecycle events and reads the log, bypassing faults, throttling and the log itself.
  */
 export { CLOUD_RESOURCES, DEMO_TOKEN, READ_ONLY_TOKEN, startEmulator } from "./server";

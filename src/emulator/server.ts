@@ -473,6 +473,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     },
     attachments: (parentId, user = ME_ID) => mailbox.attachmentsOf(user, parentId),
     uploadSessions: () => uploads.list(),
+    expireUploadSessions: () => uploads.expireAll(),
     subscriptions: () => changes.store.list(),
     deliveries: changes.hub.deliveries,
     flushNotifications: () => changes.hub.flush(),

@@ -190,6 +190,8 @@ export interface GraphEmulator {
   attachments(messageOrEventId: string, user?: string): StoredAttachment[];
   /** Open upload sessions (not yet finished, cancelled or found expired). */
   uploadSessions(): UploadSessionInfo[];
+  /** Every open upload session expires now: its next fragment or status request answers 404. */
+  expireUploadSessions(): void;
   /** Live subscriptions (expired ones are gone, as from GET /subscriptions). */
   subscriptions(): ReadonlyArray<EmulatedSubscription>;
   /** Every outgoing notification and lifecycle POST, in order; cleared by reset(). */

@@ -116,6 +116,11 @@ export class UploadSessions {
     this.sessions.clear();
   }
 
+  /** Every open session expires now: its next request answers 404 as after the lifetime. */
+  expireAll(): void {
+    for (const session of this.sessions.values()) session.expiresAt = this.now();
+  }
+
   list(): UploadSessionInfo[] {
     return [...this.sessions.values()].map((s) => ({
       uploadUrl: this.uploadUrl(s),
