@@ -175,7 +175,7 @@ describe("throttling, reset and delta tokens", () => {
     const statuses = [];
     for (let i = 0; i < 3; i++) statuses.push((await graph("GET", "/me")).status);
     expect(statuses).toEqual([200, 200, 429]);
-    await control("POST", "/throttle", null);
+    expect((await control("POST", "/throttle", null)).json).toEqual({ throttling: false });
     expect((await graph("GET", "/me")).status).toBe(200);
     expect(errorOf(await control("POST", "/throttle", { requestsPerWindow: 2, windowMs: 0 })).field).toBe("windowMs");
     expect((await control("POST", "/throttle", { requestsPerWindow: 0, windowMs: 10 })).status).toBe(400);
@@ -255,6 +255,8 @@ describe("the surface itself", () => {
     const wrong = await control("GET", "/faults");
     expect(wrong.status).toBe(405);
     expect(errorOf(wrong).message).toContain("POST, DELETE");
+    expect(wrong.headers.get("allow")).toBe("POST, DELETE");
+    expect((await control("POST", "/subscriptions/%E0%A4%A/lifecycle", { event: "missed" })).status).toBe(400);
   });
 });
 

@@ -38,6 +38,9 @@ class ControlError extends Error {
   ) {
     super(message);
   }
+
+  /** For a 405: the methods the endpoint takes. */
+  allow?: string;
 }
 
 const badField = (field: string, message: string): ControlError => new ControlError(400, `${field} ${message}`, field);
@@ -73,6 +76,7 @@ export class ControlSurface {
       if (!(error instanceof ControlError)) throw error;
       answer = { status: error.status, body: { error: { message: error.message, ...(error.field ? { field: error.field } : {}) } } };
       if (error.status === 401) answer.headers = { "WWW-Authenticate": 'Bearer realm="emulator-control"' };
+      if (error.allow !== undefined) answer.headers = { Allow: error.allow };
     }
     const body = answer.body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(answer.body), "utf8");
     res.writeHead(answer.status, {
@@ -91,7 +95,11 @@ export class ControlSurface {
     const parsed = new URL(url, "http://control.invalid");
     const route = parsed.pathname.slice(CONTROL_PREFIX.length).replace(/\/+$/, "");
     const allow = (methods: string): void => {
-      if (!methods.split(", ").includes(method)) throw new ControlError(405, `${method} is not allowed on ${CONTROL_PREFIX}${route}; use ${methods}`);
+      if (!methods.split(", ").includes(method)) {
+        const refused = new ControlError(405, `${method} is not allowed on ${CONTROL_PREFIX}${route}; use ${methods}`);
+        refused.allow = methods;
+        throw refused;
+      }
     };
     const lifecycle = /^\/subscriptions\/([^/]+)\/lifecycle$/.exec(route);
     switch (true) {
@@ -106,10 +114,12 @@ export class ControlSurface {
       case route === "/log":
         allow("GET");
         return { status: 200, body: this.logSince(parsed.searchParams.get("since")) };
-      case route === "/throttle":
+      case route === "/throttle": {
         allow("POST");
-        target.setThrottle(throttleFrom(jsonBody(body)));
-        return { status: 200, body: { throttling: true } };
+        const profile = throttleFrom(jsonBody(body));
+        target.setThrottle(profile);
+        return { status: 200, body: { throttling: profile !== null } };
+      }
       case route === "/reset":
         allow("POST");
         target.reset();
@@ -127,7 +137,7 @@ export class ControlSurface {
         return { status: 200, body: { deliveries: await target.flushNotifications() } };
       case lifecycle !== null: {
         allow("POST");
-        const id = decodeURIComponent(lifecycle[1]);
+        const id = decodeSegment(lifecycle[1]);
         const event = lifecycleEventFrom(jsonBody(body));
         if (!target.subscriptions().some((sub) => sub.id === id)) throw new ControlError(404, `no live subscription ${id}`, "id");
         try {
@@ -160,6 +170,14 @@ export class ControlSurface {
       from = Number(since);
     }
     return { entries: log.slice(from).map(logEntryJson), next: log.length };
+  }
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw badField("id", `is not a valid URL segment: '${segment}'`);
   }
 }
 
