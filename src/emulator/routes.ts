@@ -25,15 +25,19 @@ import {
   nextLink,
   parseCount,
   parseFilter,
+  parseOrderBy,
   parseQuery,
   parseSearch,
   parseSelect,
   parseTop,
   project,
   readPage,
+  sortedSource,
+  sortingNotSupported,
   type EntitySchema,
   type PageSource,
   type SkipTokens,
+  type SortKey,
 } from "./odata";
 import {
   CHANNEL_PROPERTIES,
@@ -516,8 +520,9 @@ function subscriptionRoutes(req: GraphRequest, state: TenantState, segments: str
   throw segmentNotFound(segments[2]);
 }
 
+/** `delta`, and the function forms `delta()` and `microsoft.graph.delta()` (DC user-delta.md: GET /users/delta). */
 function isDelta(segment: string | undefined): boolean {
-  return segment === "delta" || segment === "microsoft.graph.delta";
+  return segment !== undefined && /^(microsoft\.graph\.)?delta(\(\))?$/.test(segment);
 }
 
 function on(req: GraphRequest, workload: Workload, handlers: Handlers): Match {
@@ -592,7 +597,6 @@ function listCollection(
 ): Reply {
   const options = parseQuery(req.rawQuery, req.version);
   if (options.has("$skip")) throw new GraphError(400, "Request_BadRequest", "'$skip' is not supported by the service.");
-  if (options.has("$orderby")) throw new GraphError(400, "Request_UnsupportedQuery", "Sorting not supported for current query.");
   const top = parseTop(options, 100);
   const select = parseSelect(options, schema);
   const directory = entitySet !== "teams";
@@ -600,9 +604,15 @@ function listCollection(
   // Directory objects need ConsistencyLevel: eventual for $count; /teams is not a directory query (DC teams-list.md).
   const count = parseCount(options) && (eventual || !directory);
   const predicate = both(parseFilter(options, schema, count), parseSearch(options, schema, eventual));
+  const sortable = SORTABLE[entitySet];
+  let order: SortKey | undefined;
+  if (options.has("$orderby")) {
+    if (!sortable) throw sortingNotSupported();
+    order = parseOrderBy(options, schema, sortable, { advanced: eventual && count, filtered: options.has("$filter") || options.has("$search") });
+  }
   const token = options.get("$skiptoken");
   const start = token === undefined ? 0 : state.skipTokens.decode(token);
-  const page = readPage(source, start, top, predicate, select ?? defaults);
+  const page = readPage(order ? sortedSource(source, order, predicate) : source, start, top, predicate, select ?? defaults);
 
   const payload: Entity = { "@odata.context": contextUrl(state.origin, req.version, entitySet, select, false) };
   // @odata.count only on the first page, and only with ConsistencyLevel: eventual (DC concepts/paging.md).
@@ -613,6 +623,16 @@ function listCollection(
   payload.value = page.items.map((e) => project(e, select ?? defaults));
   return directory ? jsonReply(200, payload, "directory", { resourceUnits: 2 }) : jsonReply(200, payload, "teams");
 }
+
+/**
+ * Sort keys per collection. Without an advanced query Graph sorts users by displayName and userPrincipalName
+ * and groups by displayName (DC user.md, group.md property notes "Supports $orderby"); createdDateTime sorts
+ * only in an advanced query (same notes, DC concepts/aad-advanced-queries.md). /teams documents no $orderby.
+ */
+const SORTABLE: Partial<Record<"users" | "groups" | "teams", { basic: ReadonlySet<string>; advanced: ReadonlySet<string> }>> = {
+  users: { basic: new Set(["displayName", "userPrincipalName"]), advanced: new Set(["displayName", "userPrincipalName", "createdDateTime"]) },
+  groups: { basic: new Set(["displayName"]), advanced: new Set(["displayName", "createdDateTime"]) },
+};
 
 function countCollection(req: GraphRequest, schema: EntitySchema, source: PageSource, total: () => number): Reply {
   // The /$count segment needs ConsistencyLevel: eventual (DC concepts/aad-advanced-queries.md, first error sample).
