@@ -542,3 +542,75 @@ export function sortedSource(source: PageSource, key: SortKey, predicate: Predic
   });
   return { length: rows.length, at: (i, fields) => source.at(rows[i].position, fields) };
 }
+
+export interface ExpandItem {
+  /** Canonical navigation property name, e.g. "memberOf". */
+  property: string;
+  /** A nested `$select` (`manager($select=id,displayName)`), still to validate against the target type. */
+  select?: string;
+}
+
+/** Splits at commas outside parentheses: `members($select=id,displayName),manager`. */
+function splitTopLevel(text: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === "(") depth++;
+    else if (text[i] === ")") depth--;
+    else if (text[i] === "," && depth === 0) {
+      parts.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(text.slice(start));
+  return parts.map((p) => p.trim());
+}
+
+/**
+ * $expand on a directory type. `supported` are the relationships the emulator expands; `navigation` the
+ * others Graph has, which answer 501 (the emulator's limit, not Graph's). A structural property or an
+ * unknown name gets the OData 400 Graph answers. Nested options other than `$select` answer 501 too: Graph
+ * documents "no support for nesting other query parameters such as $filter and $select in $expand" for
+ * directory objects (DC concepts/known-issues.md), yet its own samples nest $select, so that one is served.
+ */
+export function parseExpand(
+  options: Map<string, string>,
+  schema: EntitySchema,
+  relationships: { supported: readonly string[]; navigation: readonly string[] },
+): ExpandItem[] {
+  const raw = options.get("$expand");
+  if (raw === undefined || raw.trim() === "") return [];
+  const items: ExpandItem[] = [];
+  for (const part of splitTopLevel(raw)) {
+    const m = /^([A-Za-z0-9_.]+)\s*(?:\((.*)\))?$/s.exec(part);
+    if (!m) throw new GraphError(400, "BadRequest", `Invalid $expand clause: Syntax error in '${raw}'.`);
+    const lower = m[1].toLowerCase();
+    const property = [...relationships.supported, ...relationships.navigation].find((n) => n.toLowerCase() === lower);
+    if (!property) {
+      const structural = canonical(schema, m[1]);
+      if (structural) {
+        throw new GraphError(
+          400,
+          "BadRequest",
+          `Property '${structural}' on type 'microsoft.graph.${schema.name}' is not a navigation property or complex property. Only navigation properties can be expanded.`,
+        );
+      }
+      throw new GraphError(400, "BadRequest", `Could not find a property named '${m[1]}' on type 'microsoft.graph.${schema.name}'.`);
+    }
+    if (!relationships.supported.includes(property)) {
+      throw new GraphError(501, "NotImplemented", `The emulator does not expand '${property}' on ${schema.name}; it expands ${relationships.supported.join(", ")}.`);
+    }
+    const item: ExpandItem = { property };
+    if (m[2] !== undefined && m[2].trim() !== "") {
+      const nested = /^\$select=([^;]*)$/i.exec(m[2].trim());
+      if (!nested) throw new GraphError(501, "NotImplemented", `The emulator nests only $select in $expand, not '${m[2].trim()}'.`);
+      item.select = nested[1];
+    }
+    if (items.some((i) => i.property === property)) {
+      throw new GraphError(400, "BadRequest", `The navigation property '${property}' was expanded more than once.`);
+    }
+    items.push(item);
+  }
+  return items;
+}

@@ -147,3 +147,165 @@ describe("delta() function form", () => {
     expect(fn.body["@odata.nextLink"] ?? fn.body["@odata.deltaLink"]).toMatch(/\/(users|groups)\/delta\?/);
   });
 });
+
+const MEGAN = "48d31887-5fad-4d73-a9f5-3c356e68a038";
+
+async function entity(path: string): Promise<Record<string, unknown>> {
+  const { res, body } = await json<Record<string, unknown>>(path);
+  expect(res.status).toBe(200);
+  return body;
+}
+
+/** What GET /users/{id} answers, typed as a directory object the way relationship answers carry it. */
+async function asDirectoryObject(kind: "user" | "group", id: string): Promise<Record<string, unknown>> {
+  const { "@odata.context": context, ...props } = await entity(`/v1.0/${kind}s/${id}`);
+  expect(context).toMatch(/\$entity$/);
+  return { "@odata.type": `#microsoft.graph.${kind}`, ...props };
+}
+
+async function groupId(name: string): Promise<string> {
+  const { body } = await json<Page>(`/v1.0/groups?$filter=displayName eq '${name}'&$select=id`);
+  expect(body.value).toHaveLength(1);
+  return String(body.value[0].id);
+}
+
+async function userId(displayName: string): Promise<string> {
+  const { body } = await json<Page>(`/v1.0/users?$filter=displayName eq '${displayName}'&$select=id`);
+  expect(body.value).toHaveLength(1);
+  return String(body.value[0].id);
+}
+
+describe("manager and memberOf", () => {
+  it("/me/manager answers the manager as a directoryObject entity; the head of the chart has none (404)", async () => {
+    const alex = await userId("Alex Wilber");
+    const body = await entity("/v1.0/me/manager");
+    expect(body).toEqual({ "@odata.context": `${em.origin}/v1.0/$metadata#directoryObjects/$entity`, ...(await asDirectoryObject("user", alex)) });
+    expect(Object.keys(body).slice(0, 2)).toEqual(["@odata.context", "@odata.type"]);
+    await expectError(
+      `/v1.0/users/${alex}/manager`,
+      404,
+      "Request_ResourceNotFound",
+      "Resource 'manager' does not exist or one of its queried reference-property objects are not present.",
+    );
+    expect(await entity(`/v1.0/users/${MEGAN}/manager?$select=id,displayName`)).toEqual({
+      "@odata.context": `${em.origin}/v1.0/$metadata#directoryObjects/$entity`,
+      "@odata.type": "#microsoft.graph.user",
+      id: alex,
+      displayName: "Alex Wilber",
+    });
+  });
+
+  it("/me/memberOf lists typed groups under #directoryObjects", async () => {
+    const body = await entity("/v1.0/me/memberOf?$select=displayName");
+    expect(body).toEqual({
+      "@odata.context": `${em.origin}/v1.0/$metadata#directoryObjects`,
+      value: [
+        { "@odata.type": "#microsoft.graph.group", displayName: "Mark 8 Project Team" },
+        { "@odata.type": "#microsoft.graph.group", displayName: "All Company" },
+      ],
+    });
+    const full = await entity("/v1.0/me/memberOf");
+    expect((full.value as unknown[])[1]).toEqual(await asDirectoryObject("group", await groupId("All Company")));
+    await expectError("/v1.0/me/memberOf?$filter=displayName eq 'x'", 501, "NotImplemented", "The emulator does not support $filter on a directory relationship.");
+  });
+
+  it("$expand=manager and memberOf on a user and on the user list", async () => {
+    const alex = await userId("Alex Wilber");
+    const me = await entity("/v1.0/me?$select=displayName&$expand=manager($select=id,displayName),memberOf($select=displayName)");
+    expect(me).toEqual({
+      "@odata.context": `${em.origin}/v1.0/$metadata#users(displayName)/$entity`,
+      displayName: "Megan Bowen",
+      manager: { "@odata.type": "#microsoft.graph.user", id: alex, displayName: "Alex Wilber" },
+      memberOf: [
+        { "@odata.type": "#microsoft.graph.group", displayName: "Mark 8 Project Team" },
+        { "@odata.type": "#microsoft.graph.group", displayName: "All Company" },
+      ],
+    });
+    const full = await entity("/v1.0/me?$expand=manager");
+    expect(full.manager).toEqual(await asDirectoryObject("user", alex));
+
+    const { body } = await json<Page>("/v1.0/users?$select=displayName&$top=3&$expand=manager($select=displayName)");
+    expect(body.value).toEqual([
+      { displayName: "Megan Bowen", manager: { "@odata.type": "#microsoft.graph.user", displayName: "Alex Wilber" } },
+      // The head of the chart: no manager, so no manager property.
+      { displayName: "Alex Wilber" },
+      { displayName: "Allan Deyoung", manager: { "@odata.type": "#microsoft.graph.user", displayName: "Alex Wilber" } },
+    ]);
+    expect(body["@odata.nextLink"]).toContain("&$expand=manager($select=displayName)&$skiptoken=");
+  });
+
+  it("refuses what it does not expand: structural and unknown names (400), relationships it lacks (501)", async () => {
+    await expectError(
+      "/v1.0/me?$expand=displayName",
+      400,
+      "BadRequest",
+      "Property 'displayName' on type 'microsoft.graph.user' is not a navigation property or complex property. Only navigation properties can be expanded.",
+    );
+    await expectError("/v1.0/users?$expand=bossman", 400, "BadRequest", "Could not find a property named 'bossman' on type 'microsoft.graph.user'.");
+    await expectError("/v1.0/me?$expand=directReports", 501, "NotImplemented", "The emulator does not expand 'directReports' on user; it expands manager, memberOf.");
+    await expectError("/v1.0/groups?$expand=owners", 501, "NotImplemented", "The emulator does not expand 'owners' on group; it expands members.");
+    await expectError("/v1.0/me?$expand=manager($levels=max)", 501, "NotImplemented", "The emulator nests only $select in $expand, not '$levels=max'.");
+    await expectError(
+      "/v1.0/me?$expand=manager($select=shoeSize)",
+      400,
+      "Request_BadRequest",
+      "Could not find a property named 'shoeSize' on type 'microsoft.graph.user'.",
+    );
+    await expectError("/v1.0/teams?$expand=channels", 501, "NotImplemented", "The emulator does not support $expand on teams.");
+    // Users and groups delta do not support $expand (DC concepts/delta-query-overview.md), in both forms.
+    await expectError("/v1.0/users/delta()?$expand=manager", 400, "Request_UnsupportedQuery", "Unsupported Query.");
+  });
+});
+
+describe("members, and Graph's 20-object cap on $expand", () => {
+  let big: GraphEmulator;
+  let small: GraphEmulator;
+  beforeAll(async () => {
+    big = await startEmulator({ users: 45 });
+  });
+  afterAll(() => big.close());
+  beforeEach(() => {
+    small = em;
+    em = big;
+  });
+  afterEach(() => {
+    em = small;
+  });
+
+  it("$expand=members on All Company stops at 20 objects with no nextLink; /members pages through all 45", async () => {
+    const id = await groupId("All Company");
+    const group = await entity(`/v1.0/groups/${id}?$select=displayName&$expand=members($select=displayName)`);
+    const members = group.members as Record<string, unknown>[];
+    expect(members).toHaveLength(20);
+    expect(members[0]).toEqual({ "@odata.type": "#microsoft.graph.user", displayName: "Megan Bowen" });
+    expect(members[19]).toEqual({ "@odata.type": "#microsoft.graph.user", displayName: "Lidia Holloway" });
+    expect(Object.keys(group)).toEqual(["@odata.context", "displayName", "members"]);
+
+    const names: string[] = [];
+    let link: string | undefined = `/v1.0/groups/${id}/members?$select=displayName&$top=20`;
+    let pages = 0;
+    while (link) {
+      const { body }: { body: Page } = await json<Page>(link);
+      expect(body["@odata.context"]).toBe(`${em.origin}/v1.0/$metadata#directoryObjects`);
+      names.push(...body.value.map((u) => String(u.displayName)));
+      link = body["@odata.nextLink"];
+      pages++;
+    }
+    expect(pages).toBe(3);
+    expect(names).toHaveLength(45);
+    expect(names.slice(0, 20)).toEqual(members.map((m) => m.displayName));
+  });
+
+  it("a smaller group expands all its members, typed users", async () => {
+    const id = await groupId("Mark 8 Project Team");
+    const group = await entity(`/v1.0/groups/${id}?$expand=members($select=id,displayName)`);
+    expect(group.members).toEqual([
+      { "@odata.type": "#microsoft.graph.user", id: MEGAN, displayName: "Megan Bowen" },
+      { "@odata.type": "#microsoft.graph.user", id: await userId("Lynne Robbins"), displayName: "Lynne Robbins" },
+      { "@odata.type": "#microsoft.graph.user", id: await userId("Adele Wilber"), displayName: "Adele Wilber" },
+    ]);
+    const { body } = await json<Page>("/v1.0/groups?$select=displayName&$top=1&$expand=members($select=displayName)");
+    expect(body.value[0].displayName).toBe("Mark 8 Project Team");
+    expect(body.value[0].members).toHaveLength(3);
+  });
+});

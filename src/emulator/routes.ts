@@ -17,6 +17,7 @@ import {
   type SubscriptionStore,
 } from "./subscriptions";
 import type { ConflictBehavior, DriveTarget, UploadSessions } from "./uploadSessions";
+import { expandGroup, expandUser, getManager, groupExpansions, listMemberOf, listMembers, userExpansions, type DirectoryView } from "./relationships";
 import { emptyReply, errorReply, GraphError, innerErrorDate, jsonReply, textReply, type Reply, type RequestIds, type Workload } from "./http";
 import {
   both,
@@ -393,6 +394,12 @@ function matchRoute(original: GraphRequest, state: TenantState): Match {
         PATCH: () => patchUser(req, state, req.me ?? ME_ID),
       });
     }
+    if (second === "manager" && segments.length === 2) {
+      return on(req, "directory", { GET: () => getManager(directoryView(req, state), findUser(state, req.me ?? ME_ID).position, req.rawQuery) });
+    }
+    if (second === "memberof" && segments.length === 2) {
+      return on(req, "directory", { GET: () => listMemberOf(directoryView(req, state), findUser(state, req.me ?? ME_ID).position, req.rawQuery) });
+    }
     if (second === "joinedteams" && segments.length === 2) return on(req, "teams", { GET: () => joinedTeams(req, state) });
     if (second === "sendmail" && segments.length === 2) return on(req, "outlook", { POST: () => sendMail(req, state) });
     if (second === "drive") {
@@ -438,6 +445,12 @@ function matchRoute(original: GraphRequest, state: TenantState): Match {
         DELETE: () => deleteUser(state, key),
       });
     }
+    if (third === "manager" && segments.length === 3) {
+      return on(req, "directory", { GET: () => getManager(directoryView(req, state), findUser(state, segments[1]).position, req.rawQuery) });
+    }
+    if (third === "memberof" && segments.length === 3) {
+      return on(req, "directory", { GET: () => listMemberOf(directoryView(req, state), findUser(state, segments[1]).position, req.rawQuery) });
+    }
     if (third === "mailfolders" || third === "messages" || third === "events" || /^mailfolders\(/.test(third)) {
       const mail = mailRoute(req, state, String(findUser(state, segments[1]).user.id), segments.slice(2));
       if (mail) return mail;
@@ -452,6 +465,9 @@ function matchRoute(original: GraphRequest, state: TenantState): Match {
     if (segments.length === 2) {
       const id = segments[1];
       return on(req, "directory", { GET: () => getGroup(req, state, id), PATCH: notImplemented, DELETE: notImplemented });
+    }
+    if (third === "members" && segments.length === 3) {
+      return on(req, "directory", { GET: () => listMembers(directoryView(req, state), findGroup(segments[1]), req.rawQuery) });
     }
     throw segmentNotFound(segments[2]);
   }
@@ -612,7 +628,11 @@ function listCollection(
   }
   const token = options.get("$skiptoken");
   const start = token === undefined ? 0 : state.skipTokens.decode(token);
-  const page = readPage(order ? sortedSource(source, order, predicate) : source, start, top, predicate, select ?? defaults);
+  const view = directoryView(req, state);
+  const expansions = entitySet === "users" ? userExpansions(options, view) : entitySet === "groups" ? groupExpansions(options, view) : refuseExpand(options, "teams");
+  const expand = (e: Entity): Entity => (entitySet === "users" ? expandUser(e, expansions, view) : expandGroup(e, expansions, view));
+  const fields = expansions.length > 0 ? [...(select ?? defaults), "id"] : (select ?? defaults);
+  const page = readPage(order ? sortedSource(source, order, predicate) : source, start, top, predicate, fields);
 
   const payload: Entity = { "@odata.context": contextUrl(state.origin, req.version, entitySet, select, false) };
   // @odata.count only on the first page, and only with ConsistencyLevel: eventual (DC concepts/paging.md).
@@ -620,7 +640,7 @@ function listCollection(
   if (page.next !== undefined) {
     payload["@odata.nextLink"] = nextLink(state.origin, `/${req.version}/${entitySet}`, req.rawQuery, state.skipTokens.encode(page.next));
   }
-  payload.value = page.items.map((e) => project(e, select ?? defaults));
+  payload.value = page.items.map((e) => ({ ...project(e, select ?? defaults), ...expand(e) }));
   return directory ? jsonReply(200, payload, "directory", { resourceUnits: 2 }) : jsonReply(200, payload, "teams");
 }
 
@@ -633,6 +653,25 @@ const SORTABLE: Partial<Record<"users" | "groups" | "teams", { basic: ReadonlySe
   users: { basic: new Set(["displayName", "userPrincipalName"]), advanced: new Set(["displayName", "userPrincipalName", "createdDateTime"]) },
   groups: { basic: new Set(["displayName"]), advanced: new Set(["displayName", "createdDateTime"]) },
 };
+
+function directoryView(req: GraphRequest, state: TenantState): DirectoryView {
+  return {
+    origin: state.origin,
+    version: req.version,
+    users: state.users,
+    userSchema: USER_SCHEMA,
+    groupSchema: GROUP_SCHEMA,
+    userDefaults: userDefaults(req),
+    groupDefaults: GROUP_DEFAULT,
+    skipTokens: state.skipTokens,
+  };
+}
+
+/** Where the emulator expands nothing, $expand is refused rather than ignored (Graph's teams docs list no $expand). */
+function refuseExpand(options: Map<string, string>, where: string): [] {
+  if (options.has("$expand")) throw new GraphError(501, "NotImplemented", `The emulator does not support $expand on ${where}.`);
+  return [];
+}
 
 function countCollection(req: GraphRequest, schema: EntitySchema, source: PageSource, total: () => number): Reply {
   // The /$count segment needs ConsistencyLevel: eventual (DC concepts/aad-advanced-queries.md, first error sample).
@@ -675,18 +714,35 @@ function findUser(state: TenantState, key: string): { position: number; user: En
 function getUser(req: GraphRequest, state: TenantState, key: string): Reply {
   const options = parseQuery(req.rawQuery, req.version);
   const select = parseSelect(options, USER_SCHEMA);
+  const view = directoryView(req, state);
+  const expansions = userExpansions(options, view);
   const { user } = findUser(state, key);
-  const payload = { "@odata.context": contextUrl(state.origin, req.version, "users", select, true), ...project(user, select ?? userDefaults(req)) };
+  const payload = {
+    "@odata.context": contextUrl(state.origin, req.version, "users", select, true),
+    ...project(user, select ?? userDefaults(req)),
+    ...expandUser(user, expansions, view),
+  };
   return jsonReply(200, payload, "directory", { resourceUnits: 1 });
 }
 
 function getGroup(req: GraphRequest, state: TenantState, id: string): Reply {
   const options = parseQuery(req.rawQuery, req.version);
   const select = parseSelect(options, GROUP_SCHEMA);
+  const view = directoryView(req, state);
+  const expansions = groupExpansions(options, view);
+  const group = findGroup(id);
+  const payload = {
+    "@odata.context": contextUrl(state.origin, req.version, "groups", select, true),
+    ...project(group, select ?? GROUP_DEFAULT),
+    ...expandGroup(group, expansions, view),
+  };
+  return jsonReply(200, payload, "directory", { resourceUnits: 1 });
+}
+
+function findGroup(id: string): Entity {
   const group = GROUPS.find((g) => String(g.id) === id.toLowerCase());
   if (!group) throw notFound(id);
-  const payload = { "@odata.context": contextUrl(state.origin, req.version, "groups", select, true), ...project(group, select ?? GROUP_DEFAULT) };
-  return jsonReply(200, payload, "directory", { resourceUnits: 1 });
+  return group;
 }
 
 function invalidValue(property: string): GraphError {
@@ -809,13 +865,16 @@ function findTeam(id: string): Entity {
 }
 
 function getTeam(req: GraphRequest, state: TenantState, team: Entity): Reply {
-  const select = parseSelect(parseQuery(req.rawQuery, req.version), TEAM_SCHEMA);
+  const options = parseQuery(req.rawQuery, req.version);
+  refuseExpand(options, "a team");
+  const select = parseSelect(options, TEAM_SCHEMA);
   return jsonReply(200, { "@odata.context": contextUrl(state.origin, req.version, "teams", select, true), ...project(team, select ?? TEAM_PROPERTIES) }, "teams");
 }
 
 /** One page with @odata.count, context `#teams('{id}')/channels` (DC channel-list.md, channel-get.md). */
 function listChannels(req: GraphRequest, state: TenantState, team: Entity): Reply {
   const options = parseQuery(req.rawQuery, req.version);
+  refuseExpand(options, "channels");
   const select = parseSelect(options, CHANNEL_SCHEMA);
   const predicate = parseFilter(options, CHANNEL_SCHEMA, false);
   const channels = (CHANNELS.get(String(team.id)) ?? []).filter((c) => !predicate || predicate(c));
