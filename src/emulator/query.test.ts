@@ -309,3 +309,58 @@ describe("members, and Graph's 20-object cap on $expand", () => {
     expect(body.value[0].members).toHaveLength(3);
   });
 });
+
+describe("routes a builder tries first", () => {
+  it("/me/photo/$value is a small JPEG whose ETag the /me/photo metadata names", async () => {
+    const res = await call("/v1.0/me/photo/$value");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("image/jpeg");
+    const bytes = Buffer.from(await res.arrayBuffer());
+    expect(res.headers.get("content-length")).toBe(String(bytes.length));
+    expect(bytes.subarray(0, 2).toString("hex")).toBe("ffd8");
+    expect(bytes.subarray(-2).toString("hex")).toBe("ffd9");
+    // SOF0: precision 8, 48 × 48, one component.
+    const sof = bytes.indexOf(Buffer.from([0xff, 0xc0]));
+    expect([...bytes.subarray(sof + 4, sof + 10)]).toEqual([8, 0, 48, 0, 48, 1]);
+
+    const meta = await entity("/v1.0/me/photo");
+    expect(meta).toEqual({
+      "@odata.context": `${em.origin}/v1.0/$metadata#users('${MEGAN}')/photo/$entity`,
+      "@odata.mediaContentType": "image/jpeg",
+      "@odata.mediaEtag": res.headers.get("etag"),
+      id: "48X48",
+      width: 48,
+      height: 48,
+    });
+  });
+
+  it("a user without a photo gets Graph's 404 ImageNotFound", async () => {
+    const brian = await userId("Brian Johnson");
+    const message = "Exception of type 'Microsoft.Fast.Profile.Core.Exception.ImageNotFoundException' was thrown.";
+    await expectError(`/v1.0/users/${brian}/photo/$value`, 404, "ImageNotFound", message);
+    await expectError(`/v1.0/users/${brian}/photo`, 404, "ImageNotFound", message);
+    expect((await call(`/v1.0/users/${await userId("Alex Wilber")}/photo/$value`)).status).toBe(200);
+  });
+
+  it("/me/events lists the signed-in user's events", async () => {
+    const body = await entity("/v1.0/me/events");
+    expect(body["@odata.context"]).toMatch(/\/events$/);
+    expect(Array.isArray(body.value)).toBe(true);
+  });
+
+  it("/sites/root is the tenant's root site", async () => {
+    expect(await entity("/v1.0/sites/root")).toEqual({
+      "@odata.context": `${em.origin}/v1.0/$metadata#sites/$entity`,
+      createdDateTime: "2017-09-25T03:38:41Z",
+      description: "",
+      id: "contoso.sharepoint.com,2c712604-1370-44e7-a1f5-426573fda80a,2d2244c3-251a-49ea-93a8-39e1c3a060fe",
+      lastModifiedDateTime: "2023-03-14T09:28:41Z",
+      name: "",
+      webUrl: "https://contoso.sharepoint.com",
+      displayName: "Communication site",
+      root: {},
+      siteCollection: { hostname: "contoso.sharepoint.com" },
+    });
+    await expectError("/v1.0/sites/contoso.sharepoint.com", 404, "itemNotFound", "The emulator serves /sites/root only.");
+  });
+});

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 
 import type { Message } from "@microsoft/microsoft-graph-types";
@@ -17,6 +18,7 @@ import {
   type SubscriptionStore,
 } from "./subscriptions";
 import type { ConflictBehavior, DriveTarget, UploadSessions } from "./uploadSessions";
+import { PHOTO_SIZE, PROFILE_PHOTO } from "./photo";
 import { expandGroup, expandUser, getManager, groupExpansions, listMemberOf, listMembers, userExpansions, type DirectoryView } from "./relationships";
 import { emptyReply, errorReply, GraphError, innerErrorDate, jsonReply, textReply, type Reply, type RequestIds, type Workload } from "./http";
 import {
@@ -47,9 +49,11 @@ import {
   driveItemJson,
   GROUP_PROPERTIES,
   GROUPS,
+  hasPhoto,
   JOINED_TEAMS,
   ME_ID,
   ROOT_ITEM_ID,
+  ROOT_SITE,
   TEAM_PROPERTIES,
   TEAMS,
   TENANT_ID,
@@ -400,6 +404,7 @@ function matchRoute(original: GraphRequest, state: TenantState): Match {
     if (second === "memberof" && segments.length === 2) {
       return on(req, "directory", { GET: () => listMemberOf(directoryView(req, state), findUser(state, req.me ?? ME_ID).position, req.rawQuery) });
     }
+    if (second === "photo") return photoRoute(req, state, req.me ?? ME_ID, segments.slice(2));
     if (second === "joinedteams" && segments.length === 2) return on(req, "teams", { GET: () => joinedTeams(req, state) });
     if (second === "sendmail" && segments.length === 2) return on(req, "outlook", { POST: () => sendMail(req, state) });
     if (second === "drive") {
@@ -451,6 +456,7 @@ function matchRoute(original: GraphRequest, state: TenantState): Match {
     if (third === "memberof" && segments.length === 3) {
       return on(req, "directory", { GET: () => listMemberOf(directoryView(req, state), findUser(state, segments[1]).position, req.rawQuery) });
     }
+    if (third === "photo") return photoRoute(req, state, segments[1], segments.slice(3));
     if (third === "mailfolders" || third === "messages" || third === "events" || /^mailfolders\(/.test(third)) {
       const mail = mailRoute(req, state, String(findUser(state, segments[1]).user.id), segments.slice(2));
       if (mail) return mail;
@@ -482,7 +488,55 @@ function matchRoute(original: GraphRequest, state: TenantState): Match {
 
   if (first === "subscriptions") return subscriptionRoutes(req, state, segments);
 
+  if (first === "sites") {
+    if (second === "root" && segments.length === 2) {
+      return on(req, "drive", { GET: () => jsonReply(200, { "@odata.context": `${state.origin}/${req.version}/$metadata#sites/$entity`, ...ROOT_SITE }, "drive") });
+    }
+    if (segments.length === 2) throw new GraphError(404, "itemNotFound", "The emulator serves /sites/root only.");
+    throw segmentNotFound(segments[2]);
+  }
+
   throw segmentNotFound(segments[0]);
+}
+
+/**
+ * /users/{id}/photo (profilePhoto metadata) and /photo/$value (the JPEG bytes), DC profilephoto-get.md. A user
+ * without a photo gets the 404 Graph answers: code ImageNotFound with the profile service's exception text.
+ */
+function photoRoute(req: GraphRequest, state: TenantState, key: string, rest: string[]): Match {
+  const photoOf = (): Entity => {
+    const { position, user } = findUser(state, key);
+    if (!hasPhoto(position, state.users.generated)) {
+      throw new GraphError(404, "ImageNotFound", "Exception of type 'Microsoft.Fast.Profile.Core.Exception.ImageNotFoundException' was thrown.");
+    }
+    return user;
+  };
+  const etag = `"${createHash("sha256").update(PROFILE_PHOTO).digest("hex").slice(0, 8).toUpperCase()}"`;
+  if (rest.length === 0) {
+    return on(req, "outlook", {
+      GET: () => {
+        const user = photoOf();
+        const payload = {
+          "@odata.context": `${state.origin}/${req.version}/$metadata#users('${String(user.id)}')/photo/$entity`,
+          "@odata.mediaContentType": "image/jpeg",
+          "@odata.mediaEtag": etag,
+          id: `${PHOTO_SIZE}X${PHOTO_SIZE}`,
+          width: PHOTO_SIZE,
+          height: PHOTO_SIZE,
+        };
+        return jsonReply(200, payload, "outlook");
+      },
+    });
+  }
+  if (rest.length === 1 && rest[0] === "$value") {
+    return on(req, "outlook", {
+      GET: () => {
+        photoOf();
+        return { ...emptyReply(200, "outlook", { headers: { "Content-Type": "image/jpeg", ETag: etag } }), body: PROFILE_PHOTO };
+      },
+    });
+  }
+  throw segmentNotFound(rest[0]);
 }
 
 /** Outlook mail below a user (/me/… or /users/{id}/…): mailFolders, messages, their delta; logic in mailbox.ts. */

@@ -540,6 +540,24 @@ export const GROUPS: Entity[] = GROUP_SEED.map((seed, i) => {
   };
 });
 
+/** Who has a profile photo: Megan Bowen and four in five generated users; users created by POST have none. */
+export function hasPhoto(position: number, generated: number): boolean {
+  return position < generated && position % 5 !== 4;
+}
+
+/** The tenant's root SharePoint site, as GET /sites/root answers it (DC site-get.md, "root site" sample). */
+export const ROOT_SITE: Entity = {
+  createdDateTime: "2017-09-25T03:38:41Z",
+  description: "",
+  id: "contoso.sharepoint.com,2c712604-1370-44e7-a1f5-426573fda80a,2d2244c3-251a-49ea-93a8-39e1c3a060fe",
+  lastModifiedDateTime: "2023-03-14T09:28:41Z",
+  name: "",
+  webUrl: "https://contoso.sharepoint.com",
+  displayName: "Communication site",
+  root: {},
+  siteCollection: { hostname: "contoso.sharepoint.com" },
+};
+
 /** "All Company" holds every user, so an expanded member list always meets Graph's 20-object cap. */
 export const ALL_COMPANY_GROUP = GROUPS.findIndex((g) => g.displayName === "All Company");
 
