@@ -522,11 +522,22 @@ export function parseOrderBy(
 
 const COLLATOR = new Intl.Collator("en", { sensitivity: "base" });
 
+/** The last order computed per source, so that paging a large tenant in order sorts it once, not per page. */
+const lastOrder = new WeakMap<PageSource, { cacheKey: string; positions: number[] }>();
+
 /**
  * The matching entities' positions in sort order, as a PageSource so that paging (and $skiptoken positions)
  * work unchanged. Graph does not document where nulls go or how ties break: nulls sort last, ties by position.
+ * `cacheKey` must change whenever the source or the query does (the caller puts its change sequence in it).
  */
-export function sortedSource(source: PageSource, key: SortKey, predicate: Predicate | undefined): PageSource {
+export function sortedSource(source: PageSource, key: SortKey, predicate: Predicate | undefined, cacheKey: string): PageSource {
+  const cached = lastOrder.get(source);
+  const positions = cached?.cacheKey === cacheKey ? cached.positions : sortPositions(source, key, predicate);
+  lastOrder.set(source, { cacheKey, positions });
+  return { length: positions.length, at: (i, fields) => source.at(positions[i], fields) };
+}
+
+function sortPositions(source: PageSource, key: SortKey, predicate: Predicate | undefined): number[] {
   const rows: { position: number; value: unknown }[] = [];
   for (let position = 0; position < source.length; position++) {
     const entity = source.at(position, predicate ? undefined : [key.property]);
@@ -540,7 +551,7 @@ export function sortedSource(source: PageSource, key: SortKey, predicate: Predic
     const order = COLLATOR.compare(String(a.value), String(b.value));
     return order === 0 ? a.position - b.position : order * direction;
   });
-  return { length: rows.length, at: (i, fields) => source.at(rows[i].position, fields) };
+  return rows.map((r) => r.position);
 }
 
 export interface ExpandItem {

@@ -82,6 +82,17 @@ describe("$orderby", () => {
     expect(await names("/v1.0/users?$orderby=displayName&$select=displayName")).toEqual(["aaron Zed", ...BY_NAME]);
   });
 
+  it("re-sorts after a write (the emulator caches an order only until the users change)", async () => {
+    expect(await names("/v1.0/users?$orderby=displayName&$select=displayName")).toEqual(BY_NAME);
+    const patched = await call(`/v1.0/users/${await userId("Alex Wilber")}`, {
+      method: "PATCH",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ displayName: "Zoe Wilber" }),
+    });
+    expect(patched.status).toBe(204);
+    expect(await names("/v1.0/users?$orderby=displayName&$select=displayName")).toEqual([...BY_NAME.slice(1), "Zoe Wilber"]);
+  });
+
   it("keeps the order across pages: the nextLink carries $orderby and the pages join up", async () => {
     const seen: string[] = [];
     let link: string | undefined = "/v1.0/users?$orderby=displayName%20desc&$top=5&$select=displayName";

@@ -686,7 +686,9 @@ function listCollection(
   const expansions = entitySet === "users" ? userExpansions(options, view) : entitySet === "groups" ? groupExpansions(options, view) : refuseExpand(options, "teams");
   const expand = (e: Entity): Entity => (entitySet === "users" ? expandUser(e, expansions, view) : expandGroup(e, expansions, view));
   const fields = expansions.length > 0 ? [...(select ?? defaults), "id"] : (select ?? defaults);
-  const page = readPage(order ? sortedSource(source, order, predicate) : source, start, top, predicate, fields);
+  // Users change (their change sequence counts every write); groups, teams and channels are fixed data.
+  const cacheKey = JSON.stringify([entitySet, entitySet === "users" ? state.users.sequence : 0, order, options.get("$filter"), options.get("$search")]);
+  const page = readPage(order ? sortedSource(source, order, predicate, cacheKey) : source, start, top, predicate, fields);
 
   const payload: Entity = { "@odata.context": contextUrl(state.origin, req.version, entitySet, select, false) };
   // @odata.count only on the first page, and only with ConsistencyLevel: eventual (DC concepts/paging.md).
