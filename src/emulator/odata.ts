@@ -482,3 +482,146 @@ export function nextLink(origin: string, path: string, rawQuery: string, token: 
   kept.push(`$skiptoken=${encodeURIComponent(token)}`);
   return `${origin}${path}?${kept.join("&")}`;
 }
+
+export interface SortKey {
+  property: string;
+  descending: boolean;
+}
+
+/** Graph's one message for a sort the directory cannot do (devblogs "Build advanced queries…", 2020-05-19). */
+export function sortingNotSupported(): GraphError {
+  return new GraphError(400, "Request_UnsupportedQuery", "Sorting not supported for current query.");
+}
+
+/**
+ * $orderby for directory collections. `basic` are the properties Graph sorts without an advanced query
+ * (users: displayName, userPrincipalName; groups: displayName), `advanced` those it sorts only with
+ * `ConsistencyLevel: eventual` + `$count=true`, which is also needed when $filter or $search comes along
+ * (DC concepts/aad-advanced-queries.md). The docs are silent on several sort keys: the emulator takes one.
+ */
+export function parseOrderBy(
+  options: Map<string, string>,
+  schema: EntitySchema,
+  sortable: { basic: ReadonlySet<string>; advanced: ReadonlySet<string> },
+  query: { advanced: boolean; filtered: boolean },
+): SortKey | undefined {
+  const raw = options.get("$orderby");
+  if (raw === undefined || raw.trim() === "") return undefined;
+  const items = raw.split(",").map((s) => s.trim());
+  if (items.length !== 1) throw sortingNotSupported();
+  const m = /^([A-Za-z0-9_]+)(?:\s+(asc|desc))?$/i.exec(items[0]);
+  if (!m) throw new GraphError(400, "BadRequest", `Invalid OrderBy clause: Syntax error in '${raw}'.`);
+  const property = canonical(schema, m[1]);
+  if (!property) {
+    throw new GraphError(400, "Request_BadRequest", `Could not find a property named '${m[1]}' on type 'microsoft.graph.${schema.name}'.`);
+  }
+  const allowed = query.advanced ? sortable.advanced : query.filtered ? new Set<string>() : sortable.basic;
+  if (!allowed.has(property)) throw sortingNotSupported();
+  return { property, descending: (m[2] ?? "asc").toLowerCase() === "desc" };
+}
+
+const COLLATOR = new Intl.Collator("en", { sensitivity: "base" });
+
+/** The last order computed per source, so that paging a large tenant in order sorts it once, not per page. */
+const lastOrder = new WeakMap<PageSource, { cacheKey: string; positions: number[] }>();
+
+/**
+ * The matching entities' positions in sort order, as a PageSource so that paging (and $skiptoken positions)
+ * work unchanged. Graph does not document where nulls go or how ties break: nulls sort last, ties by position.
+ * `cacheKey` must change whenever the source or the query does (the caller puts its change sequence in it).
+ */
+export function sortedSource(source: PageSource, key: SortKey, predicate: Predicate | undefined, cacheKey: string): PageSource {
+  const cached = lastOrder.get(source);
+  const positions = cached?.cacheKey === cacheKey ? cached.positions : sortPositions(source, key, predicate);
+  lastOrder.set(source, { cacheKey, positions });
+  return { length: positions.length, at: (i, fields) => source.at(positions[i], fields) };
+}
+
+function sortPositions(source: PageSource, key: SortKey, predicate: Predicate | undefined): number[] {
+  const rows: { position: number; value: unknown }[] = [];
+  for (let position = 0; position < source.length; position++) {
+    const entity = source.at(position, predicate ? undefined : [key.property]);
+    if (entity && (!predicate || predicate(entity))) rows.push({ position, value: entity[key.property] });
+  }
+  const direction = key.descending ? -1 : 1;
+  rows.sort((a, b) => {
+    const aNull = a.value === null || a.value === undefined;
+    const bNull = b.value === null || b.value === undefined;
+    if (aNull || bNull) return aNull === bNull ? a.position - b.position : aNull ? 1 : -1;
+    const order = COLLATOR.compare(String(a.value), String(b.value));
+    return order === 0 ? a.position - b.position : order * direction;
+  });
+  return rows.map((r) => r.position);
+}
+
+export interface ExpandItem {
+  /** Canonical navigation property name, e.g. "memberOf". */
+  property: string;
+  /** A nested `$select` (`manager($select=id,displayName)`), still to validate against the target type. */
+  select?: string;
+}
+
+/** Splits at commas outside parentheses: `members($select=id,displayName),manager`. */
+function splitTopLevel(text: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === "(") depth++;
+    else if (text[i] === ")") depth--;
+    else if (text[i] === "," && depth === 0) {
+      parts.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(text.slice(start));
+  return parts.map((p) => p.trim());
+}
+
+/**
+ * $expand on a directory type. `supported` are the relationships the emulator expands; `navigation` the
+ * others Graph has, which answer 501 (the emulator's limit, not Graph's). A structural property or an
+ * unknown name gets the OData 400 Graph answers. Nested options other than `$select` answer 501 too: Graph
+ * documents "no support for nesting other query parameters such as $filter and $select in $expand" for
+ * directory objects (DC concepts/known-issues.md), yet its own samples nest $select, so that one is served.
+ */
+export function parseExpand(
+  options: Map<string, string>,
+  schema: EntitySchema,
+  relationships: { supported: readonly string[]; navigation: readonly string[] },
+): ExpandItem[] {
+  const raw = options.get("$expand");
+  if (raw === undefined || raw.trim() === "") return [];
+  const items: ExpandItem[] = [];
+  for (const part of splitTopLevel(raw)) {
+    const m = /^([A-Za-z0-9_.]+)\s*(?:\((.*)\))?$/s.exec(part);
+    if (!m) throw new GraphError(400, "BadRequest", `Invalid $expand clause: Syntax error in '${raw}'.`);
+    const lower = m[1].toLowerCase();
+    const property = [...relationships.supported, ...relationships.navigation].find((n) => n.toLowerCase() === lower);
+    if (!property) {
+      const structural = canonical(schema, m[1]);
+      if (structural) {
+        throw new GraphError(
+          400,
+          "BadRequest",
+          `Property '${structural}' on type 'microsoft.graph.${schema.name}' is not a navigation property or complex property. Only navigation properties can be expanded.`,
+        );
+      }
+      throw new GraphError(400, "BadRequest", `Could not find a property named '${m[1]}' on type 'microsoft.graph.${schema.name}'.`);
+    }
+    if (!relationships.supported.includes(property)) {
+      throw new GraphError(501, "NotImplemented", `The emulator does not expand '${property}' on ${schema.name}; it expands ${relationships.supported.join(", ")}.`);
+    }
+    const item: ExpandItem = { property };
+    if (m[2] !== undefined && m[2].trim() !== "") {
+      const nested = /^\$select=([^;]*)$/i.exec(m[2].trim());
+      if (!nested) throw new GraphError(501, "NotImplemented", `The emulator nests only $select in $expand, not '${m[2].trim()}'.`);
+      item.select = nested[1];
+    }
+    if (items.some((i) => i.property === property)) {
+      throw new GraphError(400, "BadRequest", `The navigation property '${property}' was expanded more than once.`);
+    }
+    items.push(item);
+  }
+  return items;
+}

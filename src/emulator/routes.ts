@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 
 import type { Message } from "@microsoft/microsoft-graph-types";
@@ -17,6 +18,8 @@ import {
   type SubscriptionStore,
 } from "./subscriptions";
 import type { ConflictBehavior, DriveTarget, UploadSessions } from "./uploadSessions";
+import { PHOTO_SIZE, PROFILE_PHOTO } from "./photo";
+import { expandGroup, expandUser, getManager, groupExpansions, listMemberOf, listMembers, userExpansions, type DirectoryView } from "./relationships";
 import { emptyReply, errorReply, GraphError, innerErrorDate, jsonReply, textReply, type Reply, type RequestIds, type Workload } from "./http";
 import {
   both,
@@ -25,15 +28,19 @@ import {
   nextLink,
   parseCount,
   parseFilter,
+  parseOrderBy,
   parseQuery,
   parseSearch,
   parseSelect,
   parseTop,
   project,
   readPage,
+  sortedSource,
+  sortingNotSupported,
   type EntitySchema,
   type PageSource,
   type SkipTokens,
+  type SortKey,
 } from "./odata";
 import {
   CHANNEL_PROPERTIES,
@@ -42,9 +49,11 @@ import {
   driveItemJson,
   GROUP_PROPERTIES,
   GROUPS,
+  hasPhoto,
   JOINED_TEAMS,
   ME_ID,
   ROOT_ITEM_ID,
+  ROOT_SITE,
   TEAM_PROPERTIES,
   TEAMS,
   TENANT_ID,
@@ -389,6 +398,13 @@ function matchRoute(original: GraphRequest, state: TenantState): Match {
         PATCH: () => patchUser(req, state, req.me ?? ME_ID),
       });
     }
+    if (second === "manager" && segments.length === 2) {
+      return on(req, "directory", { GET: () => getManager(directoryView(req, state), findUser(state, req.me ?? ME_ID).position, req.rawQuery) });
+    }
+    if (second === "memberof" && segments.length === 2) {
+      return on(req, "directory", { GET: () => listMemberOf(directoryView(req, state), findUser(state, req.me ?? ME_ID).position, req.rawQuery) });
+    }
+    if (second === "photo") return photoRoute(req, state, req.me ?? ME_ID, segments.slice(2));
     if (second === "joinedteams" && segments.length === 2) return on(req, "teams", { GET: () => joinedTeams(req, state) });
     if (second === "sendmail" && segments.length === 2) return on(req, "outlook", { POST: () => sendMail(req, state) });
     if (second === "drive") {
@@ -434,6 +450,13 @@ function matchRoute(original: GraphRequest, state: TenantState): Match {
         DELETE: () => deleteUser(state, key),
       });
     }
+    if (third === "manager" && segments.length === 3) {
+      return on(req, "directory", { GET: () => getManager(directoryView(req, state), findUser(state, segments[1]).position, req.rawQuery) });
+    }
+    if (third === "memberof" && segments.length === 3) {
+      return on(req, "directory", { GET: () => listMemberOf(directoryView(req, state), findUser(state, segments[1]).position, req.rawQuery) });
+    }
+    if (third === "photo") return photoRoute(req, state, segments[1], segments.slice(3));
     if (third === "mailfolders" || third === "messages" || third === "events" || /^mailfolders\(/.test(third)) {
       const mail = mailRoute(req, state, String(findUser(state, segments[1]).user.id), segments.slice(2));
       if (mail) return mail;
@@ -449,6 +472,9 @@ function matchRoute(original: GraphRequest, state: TenantState): Match {
       const id = segments[1];
       return on(req, "directory", { GET: () => getGroup(req, state, id), PATCH: notImplemented, DELETE: notImplemented });
     }
+    if (third === "members" && segments.length === 3) {
+      return on(req, "directory", { GET: () => listMembers(directoryView(req, state), findGroup(segments[1]), req.rawQuery) });
+    }
     throw segmentNotFound(segments[2]);
   }
 
@@ -462,7 +488,55 @@ function matchRoute(original: GraphRequest, state: TenantState): Match {
 
   if (first === "subscriptions") return subscriptionRoutes(req, state, segments);
 
+  if (first === "sites") {
+    if (second === "root" && segments.length === 2) {
+      return on(req, "drive", { GET: () => jsonReply(200, { "@odata.context": `${state.origin}/${req.version}/$metadata#sites/$entity`, ...ROOT_SITE }, "drive") });
+    }
+    if (segments.length === 2) throw new GraphError(404, "itemNotFound", "The emulator serves /sites/root only.");
+    throw segmentNotFound(segments[2]);
+  }
+
   throw segmentNotFound(segments[0]);
+}
+
+/**
+ * /users/{id}/photo (profilePhoto metadata) and /photo/$value (the JPEG bytes), DC profilephoto-get.md. A user
+ * without a photo gets the 404 Graph answers: code ImageNotFound with the profile service's exception text.
+ */
+function photoRoute(req: GraphRequest, state: TenantState, key: string, rest: string[]): Match {
+  const photoOf = (): Entity => {
+    const { position, user } = findUser(state, key);
+    if (!hasPhoto(position, state.users.generated)) {
+      throw new GraphError(404, "ImageNotFound", "Exception of type 'Microsoft.Fast.Profile.Core.Exception.ImageNotFoundException' was thrown.");
+    }
+    return user;
+  };
+  const etag = `"${createHash("sha256").update(PROFILE_PHOTO).digest("hex").slice(0, 8).toUpperCase()}"`;
+  if (rest.length === 0) {
+    return on(req, "outlook", {
+      GET: () => {
+        const user = photoOf();
+        const payload = {
+          "@odata.context": `${state.origin}/${req.version}/$metadata#users('${String(user.id)}')/photo/$entity`,
+          "@odata.mediaContentType": "image/jpeg",
+          "@odata.mediaEtag": etag,
+          id: `${PHOTO_SIZE}X${PHOTO_SIZE}`,
+          width: PHOTO_SIZE,
+          height: PHOTO_SIZE,
+        };
+        return jsonReply(200, payload, "outlook");
+      },
+    });
+  }
+  if (rest.length === 1 && rest[0] === "$value") {
+    return on(req, "outlook", {
+      GET: () => {
+        photoOf();
+        return { ...emptyReply(200, "outlook", { headers: { "Content-Type": "image/jpeg", ETag: etag } }), body: PROFILE_PHOTO };
+      },
+    });
+  }
+  throw segmentNotFound(rest[0]);
 }
 
 /** Outlook mail below a user (/me/… or /users/{id}/…): mailFolders, messages, their delta; logic in mailbox.ts. */
@@ -516,8 +590,9 @@ function subscriptionRoutes(req: GraphRequest, state: TenantState, segments: str
   throw segmentNotFound(segments[2]);
 }
 
+/** `delta`, and the function forms `delta()` and `microsoft.graph.delta()` (DC user-delta.md: GET /users/delta). */
 function isDelta(segment: string | undefined): boolean {
-  return segment === "delta" || segment === "microsoft.graph.delta";
+  return segment !== undefined && /^(microsoft\.graph\.)?delta(\(\))?$/.test(segment);
 }
 
 function on(req: GraphRequest, workload: Workload, handlers: Handlers): Match {
@@ -592,7 +667,6 @@ function listCollection(
 ): Reply {
   const options = parseQuery(req.rawQuery, req.version);
   if (options.has("$skip")) throw new GraphError(400, "Request_BadRequest", "'$skip' is not supported by the service.");
-  if (options.has("$orderby")) throw new GraphError(400, "Request_UnsupportedQuery", "Sorting not supported for current query.");
   const top = parseTop(options, 100);
   const select = parseSelect(options, schema);
   const directory = entitySet !== "teams";
@@ -600,9 +674,21 @@ function listCollection(
   // Directory objects need ConsistencyLevel: eventual for $count; /teams is not a directory query (DC teams-list.md).
   const count = parseCount(options) && (eventual || !directory);
   const predicate = both(parseFilter(options, schema, count), parseSearch(options, schema, eventual));
+  const sortable = SORTABLE[entitySet];
+  let order: SortKey | undefined;
+  if (options.has("$orderby")) {
+    if (!sortable) throw sortingNotSupported();
+    order = parseOrderBy(options, schema, sortable, { advanced: eventual && count, filtered: options.has("$filter") || options.has("$search") });
+  }
   const token = options.get("$skiptoken");
   const start = token === undefined ? 0 : state.skipTokens.decode(token);
-  const page = readPage(source, start, top, predicate, select ?? defaults);
+  const view = directoryView(req, state);
+  const expansions = entitySet === "users" ? userExpansions(options, view) : entitySet === "groups" ? groupExpansions(options, view) : refuseExpand(options, "teams");
+  const expand = (e: Entity): Entity => (entitySet === "users" ? expandUser(e, expansions, view) : expandGroup(e, expansions, view));
+  const fields = expansions.length > 0 ? [...(select ?? defaults), "id"] : (select ?? defaults);
+  // Users change (their change sequence counts every write); groups, teams and channels are fixed data.
+  const cacheKey = JSON.stringify([entitySet, entitySet === "users" ? state.users.sequence : 0, order, options.get("$filter"), options.get("$search")]);
+  const page = readPage(order ? sortedSource(source, order, predicate, cacheKey) : source, start, top, predicate, fields);
 
   const payload: Entity = { "@odata.context": contextUrl(state.origin, req.version, entitySet, select, false) };
   // @odata.count only on the first page, and only with ConsistencyLevel: eventual (DC concepts/paging.md).
@@ -610,8 +696,37 @@ function listCollection(
   if (page.next !== undefined) {
     payload["@odata.nextLink"] = nextLink(state.origin, `/${req.version}/${entitySet}`, req.rawQuery, state.skipTokens.encode(page.next));
   }
-  payload.value = page.items.map((e) => project(e, select ?? defaults));
+  payload.value = page.items.map((e) => ({ ...project(e, select ?? defaults), ...expand(e) }));
   return directory ? jsonReply(200, payload, "directory", { resourceUnits: 2 }) : jsonReply(200, payload, "teams");
+}
+
+/**
+ * Sort keys per collection. Without an advanced query Graph sorts users by displayName and userPrincipalName
+ * and groups by displayName (DC user.md, group.md property notes "Supports $orderby"); createdDateTime sorts
+ * only in an advanced query (same notes, DC concepts/aad-advanced-queries.md). /teams documents no $orderby.
+ */
+const SORTABLE: Partial<Record<"users" | "groups" | "teams", { basic: ReadonlySet<string>; advanced: ReadonlySet<string> }>> = {
+  users: { basic: new Set(["displayName", "userPrincipalName"]), advanced: new Set(["displayName", "userPrincipalName", "createdDateTime"]) },
+  groups: { basic: new Set(["displayName"]), advanced: new Set(["displayName", "createdDateTime"]) },
+};
+
+function directoryView(req: GraphRequest, state: TenantState): DirectoryView {
+  return {
+    origin: state.origin,
+    version: req.version,
+    users: state.users,
+    userSchema: USER_SCHEMA,
+    groupSchema: GROUP_SCHEMA,
+    userDefaults: userDefaults(req),
+    groupDefaults: GROUP_DEFAULT,
+    skipTokens: state.skipTokens,
+  };
+}
+
+/** Where the emulator expands nothing, $expand is refused rather than ignored (Graph's teams docs list no $expand). */
+function refuseExpand(options: Map<string, string>, where: string): [] {
+  if (options.has("$expand")) throw new GraphError(501, "NotImplemented", `The emulator does not support $expand on ${where}.`);
+  return [];
 }
 
 function countCollection(req: GraphRequest, schema: EntitySchema, source: PageSource, total: () => number): Reply {
@@ -655,18 +770,35 @@ function findUser(state: TenantState, key: string): { position: number; user: En
 function getUser(req: GraphRequest, state: TenantState, key: string): Reply {
   const options = parseQuery(req.rawQuery, req.version);
   const select = parseSelect(options, USER_SCHEMA);
+  const view = directoryView(req, state);
+  const expansions = userExpansions(options, view);
   const { user } = findUser(state, key);
-  const payload = { "@odata.context": contextUrl(state.origin, req.version, "users", select, true), ...project(user, select ?? userDefaults(req)) };
+  const payload = {
+    "@odata.context": contextUrl(state.origin, req.version, "users", select, true),
+    ...project(user, select ?? userDefaults(req)),
+    ...expandUser(user, expansions, view),
+  };
   return jsonReply(200, payload, "directory", { resourceUnits: 1 });
 }
 
 function getGroup(req: GraphRequest, state: TenantState, id: string): Reply {
   const options = parseQuery(req.rawQuery, req.version);
   const select = parseSelect(options, GROUP_SCHEMA);
+  const view = directoryView(req, state);
+  const expansions = groupExpansions(options, view);
+  const group = findGroup(id);
+  const payload = {
+    "@odata.context": contextUrl(state.origin, req.version, "groups", select, true),
+    ...project(group, select ?? GROUP_DEFAULT),
+    ...expandGroup(group, expansions, view),
+  };
+  return jsonReply(200, payload, "directory", { resourceUnits: 1 });
+}
+
+function findGroup(id: string): Entity {
   const group = GROUPS.find((g) => String(g.id) === id.toLowerCase());
   if (!group) throw notFound(id);
-  const payload = { "@odata.context": contextUrl(state.origin, req.version, "groups", select, true), ...project(group, select ?? GROUP_DEFAULT) };
-  return jsonReply(200, payload, "directory", { resourceUnits: 1 });
+  return group;
 }
 
 function invalidValue(property: string): GraphError {
@@ -789,13 +921,16 @@ function findTeam(id: string): Entity {
 }
 
 function getTeam(req: GraphRequest, state: TenantState, team: Entity): Reply {
-  const select = parseSelect(parseQuery(req.rawQuery, req.version), TEAM_SCHEMA);
+  const options = parseQuery(req.rawQuery, req.version);
+  refuseExpand(options, "a team");
+  const select = parseSelect(options, TEAM_SCHEMA);
   return jsonReply(200, { "@odata.context": contextUrl(state.origin, req.version, "teams", select, true), ...project(team, select ?? TEAM_PROPERTIES) }, "teams");
 }
 
 /** One page with @odata.count, context `#teams('{id}')/channels` (DC channel-list.md, channel-get.md). */
 function listChannels(req: GraphRequest, state: TenantState, team: Entity): Reply {
   const options = parseQuery(req.rawQuery, req.version);
+  refuseExpand(options, "channels");
   const select = parseSelect(options, CHANNEL_SCHEMA);
   const predicate = parseFilter(options, CHANNEL_SCHEMA, false);
   const channels = (CHANNELS.get(String(team.id)) ?? []).filter((c) => !predicate || predicate(c));

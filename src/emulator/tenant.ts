@@ -325,6 +325,11 @@ export class UserDirectory {
     return this.size + this.created.length;
   }
 
+  /** Positions below this are generated users (they have a manager and groups); the rest were created by POST. */
+  get generated(): number {
+    return this.size;
+  }
+
   /** The user at a position, or undefined if it was deleted; `fields` limits what must be computed. */
   at(position: number, fields?: readonly string[]): Entity | undefined {
     if (position < this.size) {
@@ -534,6 +539,54 @@ export const GROUPS: Entity[] = GROUP_SEED.map((seed, i) => {
     serviceProvisioningErrors: [],
   };
 });
+
+/** Who has a profile photo: Megan Bowen and four in five generated users; users created by POST have none. */
+export function hasPhoto(position: number, generated: number): boolean {
+  return position < generated && position % 5 !== 4;
+}
+
+/** The tenant's root SharePoint site, as GET /sites/root answers it (DC site-get.md, "root site" sample). */
+export const ROOT_SITE: Entity = {
+  createdDateTime: "2017-09-25T03:38:41Z",
+  description: "",
+  id: "contoso.sharepoint.com,2c712604-1370-44e7-a1f5-426573fda80a,2d2244c3-251a-49ea-93a8-39e1c3a060fe",
+  lastModifiedDateTime: "2023-03-14T09:28:41Z",
+  name: "",
+  webUrl: "https://contoso.sharepoint.com",
+  displayName: "Communication site",
+  root: {},
+  siteCollection: { hostname: "contoso.sharepoint.com" },
+};
+
+/** "All Company" holds every user, so an expanded member list always meets Graph's 20-object cap. */
+export const ALL_COMPANY_GROUP = GROUPS.findIndex((g) => g.displayName === "All Company");
+
+/**
+ * The org chart of the generated tenant: user 1 (Alex Wilber) heads it, users 0 and 2..15 report to user 1,
+ * user n >= 16 to user floor(n / 8). Users created by POST have none. Megan Bowen (user 0) reports to Alex
+ * Wilber as in the Graph Explorer sample tenant.
+ */
+export function managerPositionOf(position: number, generated: number): number | undefined {
+  if (position === 1 || position >= generated) return undefined;
+  const manager = position < 16 ? 1 : Math.floor(position / 8);
+  return manager < generated ? manager : undefined;
+}
+
+/** Group indexes a user belongs to: group (position mod 20) and All Company; created users only All Company. */
+export function groupIndexesOf(position: number, generated: number): number[] {
+  const own = position % GROUPS.length;
+  if (position >= generated || own === ALL_COMPANY_GROUP) return [ALL_COMPANY_GROUP];
+  return own < ALL_COMPANY_GROUP ? [own, ALL_COMPANY_GROUP] : [ALL_COMPANY_GROUP, own];
+}
+
+/** The inverse of groupIndexesOf: a group's member positions in position order (deleted ones included). */
+export function* memberPositionsOf(group: number, generated: number, length: number): Generator<number> {
+  if (group === ALL_COMPANY_GROUP) {
+    for (let p = 0; p < length; p++) yield p;
+    return;
+  }
+  for (let p = group; p < generated; p += GROUPS.length) yield p;
+}
 
 export const GROUP_PROPERTIES = [
   ...Object.keys(GROUPS[0]),
