@@ -13,6 +13,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual, X509Certificate, type KeyObject } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 
+import { openIdConfiguration } from "./discovery";
 import { closeServer, listen } from "./http";
 import { ASSERTION_ALGORITHMS, decodeJwt, isAssertionAlgorithm, unsignedJwt, verifyJwtSignature, type JsonObject } from "./jwt";
 import { publishedSigningKeys } from "./richNotifications";
@@ -1050,6 +1051,7 @@ export async function startIdentityEmulator(options: IdentityOptions = {}): Prom
     const query = new URLSearchParams(url.includes("?") ? url.slice(url.indexOf("?") + 1) : "");
     const match = /^\/([^/]+)\/oauth2\/v2\.0\/(token|authorize)\/?$/i.exec(pathname);
     const keys = /^\/([^/]+)\/discovery\/v2\.0\/keys$/i.exec(pathname);
+    const discovery = /^\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/i.exec(pathname);
 
     let reply: HttpReply;
     try {
@@ -1068,6 +1070,12 @@ export async function startIdentityEmulator(options: IdentityOptions = {}): Prom
         const ref = resolveTenant(keys[1]);
         const body = publishedSigningKeys(publicOrigin ?? origin, ref.kind === "tenant" ? ref.tenant.id : undefined);
         reply = { status: 200, headers: { "Content-Type": "application/json; charset=utf-8" }, body: JSON.stringify(body) };
+      } else if (discovery && (method === "GET" || method === "HEAD")) {
+        const ref = resolveTenant(discovery[1]);
+        const tenant = ref.kind === "tenant" ? { id: ref.tenant.id } : { authority: ref.kind };
+        const body = openIdConfiguration({ loginOrigin: origin, cloudLoginOrigin: publicOrigin ?? origin, graphResource: graph, tenant });
+        // Browser apps (MSAL.js) fetch it cross-origin; Entra answers it with `Access-Control-Allow-Origin: *`.
+        reply = { status: 200, headers: { "Content-Type": "application/json; charset=utf-8", "Access-Control-Allow-Origin": "*" }, body: JSON.stringify(body) };
       } else if (pathname === "/error" && method === "GET") {
         const code = (query.get("code") ?? "").replace(/\D/g, "");
         reply = { status: 200, headers: { "Content-Type": "text/html; charset=utf-8" }, body: `<!DOCTYPE html><html><body><h1>AADSTS${code}</h1></body></html>` };
