@@ -4,6 +4,8 @@
  * command line.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { request } from "node:https";
 import { join } from "node:path";
 
 const ROOT = join(__dirname, "..", "..");
@@ -32,6 +34,19 @@ function firstLine(child: ChildProcess): Promise<string> {
       if (end >= 0) resolve(buffered.slice(0, end));
     });
     child.on("exit", (code) => reject(new Error(`emulator exited with ${code} before printing a line`)));
+  });
+}
+
+/** A GET over TLS that trusts only `ca` (as NODE_EXTRA_CA_CERTS would make Node trust it). */
+function getTls(url: string, ca: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    request(url, { ca, headers }, (res) => {
+      let text = "";
+      res.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+    })
+      .on("error", reject)
+      .end();
   });
 }
 
@@ -98,6 +113,33 @@ describe("npm run emulator", () => {
     }
     expect(statuses).toEqual([200, 429]);
     expect(Number(retryAfter)).toBeGreaterThanOrEqual(59);
+  }, 60_000);
+
+  it("--https serves Graph and the sign-in host over TLS trusted through the printed CA file; links name --public-origin", async () => {
+    child = startCli(["--print-config", "--port", "0", "--https", "--public-origin", "https://graph.example.test"]);
+    const config = JSON.parse(await firstLine(child)) as Record<string, string>;
+    for (const name of ["graph", "login", "download", "upload"]) expect(config[name]).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const ca = readFileSync(config.caFile, "utf8");
+    expect(ca).toMatch(/^-----BEGIN CERTIFICATE-----/);
+
+    // Without the CA, TLS refuses the certificate: nothing is trusted by accident.
+    await expect(getTls(`${config.graph}/v1.0/me`, "")).rejects.toThrow();
+    const users = await getTls(`${config.graph}/v1.0/users?$top=2`, ca, { Authorization: `Bearer ${config.token}` });
+    expect(users.status).toBe(200);
+    expect(users.body["@odata.context"]).toBe("https://graph.example.test/v1.0/$metadata#users");
+    expect(String(users.body["@odata.nextLink"])).toMatch(/^https:\/\/graph\.example\.test\/v1\.0\/users\?/);
+
+    // Another process trusts it through NODE_EXTRA_CA_CERTS alone, with Node's own fetch.
+    const probe = spawn(
+      process.execPath,
+      ["-e", "fetch(process.argv[1] + '/v1.0/me', { headers: { Authorization: 'Bearer ' + process.argv[2] } }).then((r) => console.log(r.status))", config.graph, config.token],
+      { env: { ...process.env, NODE_EXTRA_CA_CERTS: config.caFile }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const probed = await finished(probe);
+    expect(probed.stdout.trim()).toBe("200");
+
+    const discovery = await getTls(`${config.login}/common/v2.0/.well-known/openid-configuration`, ca);
+    expect(discovery.body.token_endpoint).toBe(`${config.login}/common/oauth2/v2.0/token`);
   }, 60_000);
 
   it("refuses an unknown flag with exit code 2 and a message naming it, without starting", async () => {

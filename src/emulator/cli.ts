@@ -1,12 +1,17 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
 import { DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TOKEN, startEmulator, type GraphEmulator } from "./index";
 import { CommandLineError, parseCommandLine, USAGE, type EmulatorCommand } from "./commandLine";
+import { generateLoopbackCertificate } from "./tls";
 
 /**
  * The one JSON line of `--print-config`, for scripts in any language that start the emulator and drive it.
  * `token` is the demo bearer token: full access, and /me is the demo user (Megan Bowen), as for a delegated
- * token. `controlToken` stays null until the emulator has an HTTP control surface; `caFile` until it serves TLS.
+ * token. `controlToken` stays null until the emulator has an HTTP control surface; `caFile` is null without --https.
  */
-function printedConfig(emulator: GraphEmulator): Record<string, unknown> {
+function printedConfig(emulator: GraphEmulator, caFile: string | undefined): Record<string, unknown> {
   return {
     graph: emulator.origin,
     login: emulator.loginOrigin ?? null,
@@ -19,16 +24,18 @@ function printedConfig(emulator: GraphEmulator): Record<string, unknown> {
     token: DEMO_TOKEN,
     graphResource: emulator.graphResource,
     controlToken: null,
-    caFile: null,
+    caFile: caFile ?? null,
   };
 }
 
-function printBanner(emulator: GraphEmulator, command: EmulatorCommand): void {
+function printBanner(emulator: GraphEmulator, command: EmulatorCommand, caFile: string | undefined): void {
   const identity = emulator.identity;
   if (!identity) throw new Error("the login emulator did not start");
   const tokenEndpoint = identity.tokenEndpoint();
   const cloud = command.cloud;
   console.log(`Graph emulator     ${emulator.origin}  (versions /v1.0 and /beta)`);
+  if (command.publicOrigin) console.log(`Links name         ${command.publicOrigin}`);
+  if (caFile) console.log(`CA certificate     ${caFile}  (NODE_EXTRA_CA_CERTS=${caFile}, curl --cacert ${caFile})`);
   console.log(`Download host      ${emulator.downloadOrigin}`);
   console.log(`Upload host        ${emulator.uploadOrigin}  (upload sessions: POST …/createUploadSession on Graph)`);
   console.log(`Bearer token       ${DEMO_TOKEN}`);
@@ -72,7 +79,17 @@ async function main(): Promise<void> {
     console.error(`emulator: ${error.message}`);
     process.exit(2);
   }
+  let tls: { cert: string; key: string } | undefined;
+  let caFile: string | undefined;
+  if (command.https) {
+    const certificate = await generateLoopbackCertificate();
+    tls = { cert: certificate.cert, key: certificate.key };
+    caFile = join(mkdtempSync(join(tmpdir(), "graph-emulator-")), "ca.pem");
+    writeFileSync(caFile, certificate.caPem);
+  }
   const emulator = await startEmulator({
+    ...(tls ? { tls } : {}),
+    ...(command.publicOrigin ? { publicOrigin: command.publicOrigin } : {}),
     port: command.port,
     downloadPort: command.downloadPort,
     uploadPort: command.uploadPort,
@@ -85,8 +102,8 @@ async function main(): Promise<void> {
     notifications: { autoDeliverMs: 100 },
   });
   if (command.throttle) emulator.setThrottle(command.throttle);
-  if (command.printConfig) console.log(JSON.stringify(printedConfig(emulator)));
-  else printBanner(emulator, command);
+  if (command.printConfig) console.log(JSON.stringify(printedConfig(emulator, caFile)));
+  else printBanner(emulator, command, caFile);
 
   let stopping = false;
   const stop = (): void => {

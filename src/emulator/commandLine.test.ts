@@ -9,7 +9,7 @@ function run(argv: string[], env: Record<string, string> = {}): EmulatorCommand 
 
 describe("parseCommandLine", () => {
   it("defaults to port 7357 and the three hosts after it, no latency, global cloud, the banner", () => {
-    expect(run([])).toEqual({ port: 7357, downloadPort: 7358, loginPort: 7359, uploadPort: 7360, latencyMs: 0, cloud: "global", printConfig: false });
+    expect(run([])).toEqual({ port: 7357, downloadPort: 7358, loginPort: 7359, uploadPort: 7360, latencyMs: 0, cloud: "global", printConfig: false, https: false });
   });
 
   it.each<[string[], Partial<EmulatorCommand>]>([
@@ -24,6 +24,9 @@ describe("parseCommandLine", () => {
     [["--throttle", "100/10"], { throttle: { requestsPerWindow: 100, windowMs: 10_000 } }],
     [["--throttle", "5/0.5"], { throttle: { requestsPerWindow: 5, windowMs: 500 } }],
     [["--print-config"], { printConfig: true }],
+    [["--https"], { https: true }],
+    [["--public-origin", "https://graph.example.test/"], { publicOrigin: "https://graph.example.test" }],
+    [["--public-origin", "http://LOCALHOST:8443"], { publicOrigin: "http://localhost:8443" }],
   ])("%j", (argv, expected) => {
     expect(run(argv)).toMatchObject(expected);
   });
@@ -53,6 +56,10 @@ describe("parseCommandLine", () => {
     [["--throttle", "10"], "--throttle must be <requests>/<window seconds> with both above zero, e.g. 100/10; got '10'"],
     [["--throttle", "0/10"], "--throttle must be <requests>/<window seconds> with both above zero, e.g. 100/10; got '0/10'"],
     [["--throttle", "10/0"], "--throttle must be <requests>/<window seconds> with both above zero, e.g. 100/10; got '10/0'"],
+    [["--public-origin", "graph.example.test"], "--public-origin must be an http(s) origin such as https://graph.example.test, without path or query; got 'graph.example.test'"],
+    [["--public-origin", "https://graph.example.test/v1.0"], "--public-origin must be an http(s) origin such as https://graph.example.test, without path or query; got 'https://graph.example.test/v1.0'"],
+    [["--public-origin", "ftp://graph.example.test"], "--public-origin must be an http(s) origin such as https://graph.example.test, without path or query; got 'ftp://graph.example.test'"],
+    [["--public-origin", "https://user:pw@graph.example.test"], "--public-origin must be an http(s) origin such as https://graph.example.test, without path or query; got 'https://user:pw@graph.example.test'"],
     [["--print-config=yes"], "Option '--print-config' does not take an argument. See --help."],
   ])("refuses %j: %s", (argv, message) => {
     expect(() => parseCommandLine(argv)).toThrow(new CommandLineError(message));
@@ -72,9 +79,9 @@ describe("parseThrottle", () => {
 
 describe("USAGE", () => {
   it("documents every flag the parser takes", () => {
-    for (const flag of ["--port", "--download-port", "--login-port", "--upload-port", "--latency", "--users", "--delta-page-size", "--cloud", "--throttle", "--print-config", "--help"]) {
+    for (const flag of ["--port", "--download-port", "--login-port", "--upload-port", "--latency", "--users", "--delta-page-size", "--cloud", "--throttle", "--print-config", "--https", "--public-origin", "--help"]) {
       expect(USAGE).toContain(flag);
-      if (flag !== "--help") expect(() => parseCommandLine([flag === "--print-config" ? flag : `${flag}=1`])).not.toThrow("Unknown option");
+      if (flag !== "--help") expect(() => parseCommandLine([["--print-config", "--https"].includes(flag) ? flag : `${flag}=1`])).not.toThrow("Unknown option");
     }
   });
 });

@@ -20,6 +20,10 @@ export interface EmulatorCommand {
   throttle?: ThrottleOptions;
   /** Print one JSON line with the origins and credentials once listening, instead of the human banner. */
   printConfig: boolean;
+  /** Serve every host over TLS with a certificate made at start; its CA is written to a file. */
+  https: boolean;
+  /** The origin Graph's links name (EmulatorOptions.publicOrigin), e.g. behind a proxy. */
+  publicOrigin?: string;
 }
 
 export type ParsedCommandLine = { kind: "help" } | { kind: "run"; command: EmulatorCommand };
@@ -48,6 +52,10 @@ Options:
   --cloud <name>           ${CLOUDS.join(", ")} (default global, or EMULATOR_CLOUD)
   --throttle <n>/<s>       per-token throttling: at most n requests in any window of s seconds, then 429
                            with Retry-After (e.g. --throttle 100/10)
+  --https                  serve every host over TLS with a certificate made at start; the CA is written to
+                           a file (printed; use it as NODE_EXTRA_CA_CERTS or curl --cacert)
+  --public-origin <url>    the origin Graph's links use (@odata.nextLink, @odata.context, Location), e.g.
+                           https://graph.example.test behind a proxy (default the origin it listens on)
   --print-config           once listening, print one JSON line: graph, login, download, upload, tenant,
                            clientId, clientSecret, token, controlToken, caFile
   -h, --help               this text
@@ -76,6 +84,20 @@ export function parseThrottle(raw: string): ThrottleOptions {
   return { requestsPerWindow, windowMs };
 }
 
+/** An http(s) origin: scheme, host and optional port, nothing after (a trailing slash is dropped). */
+export function parseOrigin(raw: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    url = undefined;
+  }
+  if (!url || !["http:", "https:"].includes(url.protocol) || url.username !== "" || url.password !== "" || url.pathname !== "/" || url.search !== "" || url.hash !== "") {
+    throw new CommandLineError(`--public-origin must be an http(s) origin such as https://graph.example.test, without path or query; got '${raw}'`);
+  }
+  return url.origin;
+}
+
 /**
  * The emulator's command line, without side effects: `argv` as after `npm run emulator --`, `env` for the
  * EMULATOR_* fallbacks. Unknown flags, missing values and stray arguments throw CommandLineError.
@@ -99,6 +121,8 @@ export function parseCommandLine(argv: readonly string[], env: Readonly<Record<s
         cloud: { type: "string" },
         throttle: { type: "string" },
         "print-config": { type: "boolean" },
+        https: { type: "boolean" },
+        "public-origin": { type: "string" },
       },
     }));
   } catch (error) {
@@ -141,7 +165,9 @@ export function parseCommandLine(argv: readonly string[], env: Readonly<Record<s
     latencyMs: values.latency === undefined ? 0 : integer("--latency", values.latency, 0, 600_000),
     cloud: (cloud?.raw.trim() as GraphCloud | undefined) ?? "global",
     printConfig: values["print-config"] === true,
+    https: values.https === true,
   };
+  if (values["public-origin"] !== undefined) command.publicOrigin = parseOrigin(values["public-origin"]);
   if (users) command.users = integer(users.flag, users.raw, 0, 0xffffffff);
   if (deltaPageSize) command.deltaPageSize = integer(deltaPageSize.flag, deltaPageSize.raw, 1, 1_000_000);
   if (values.throttle !== undefined) command.throttle = parseThrottle(values.throttle);
