@@ -138,6 +138,29 @@ describe("npm run emulator", () => {
     const probed = await finished(probe);
     expect(probed.stdout.trim()).toBe("200");
 
+    // MSAL Node, unmodified, with no authorityMetadata: it reads the tenant's OpenID discovery document over TLS
+    // (knownAuthorities only spares it the instance-discovery call to login.microsoftonline.com).
+    const msal = spawn(
+      process.execPath,
+      [
+        "-e",
+        `const { ConfidentialClientApplication } = require(${JSON.stringify(require.resolve("@azure/msal-node"))});
+        const [login, tenant, clientId, clientSecret] = process.argv.slice(1);
+        new ConfidentialClientApplication({ auth: { clientId, clientSecret, authority: login + "/" + tenant, knownAuthorities: [new URL(login).host] } })
+          .acquireTokenByClientCredential({ scopes: ["https://graph.microsoft.com/.default"] })
+          .then((r) => console.log(r.accessToken), (e) => console.error(e.errorCode, e.message));`,
+        config.login,
+        config.tenant,
+        config.clientId,
+        config.clientSecret,
+      ],
+      { env: { ...process.env, NODE_EXTRA_CA_CERTS: config.caFile }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const acquired = await finished(msal);
+    expect(acquired.stderr).toBe("");
+    const appUsers = await getTls(`${config.graph}/v1.0/users?$top=1`, ca, { Authorization: `Bearer ${acquired.stdout.trim()}` });
+    expect(appUsers.status).toBe(200);
+
     const discovery = await getTls(`${config.login}/common/v2.0/.well-known/openid-configuration`, ca);
     expect(discovery.body.token_endpoint).toBe(`${config.login}/common/oauth2/v2.0/token`);
   }, 60_000);
