@@ -1,40 +1,46 @@
-import { CLOUD_RESOURCES, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TOKEN, startEmulator, type GraphCloud } from "./index";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
-function portFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === "") return fallback;
-  const port = Number(raw);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error(`${name} must be a port number (0-65535), got '${raw}'`);
-    process.exit(2);
-  }
-  return port;
+import { DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TOKEN, startEmulator, type GraphEmulator } from "./index";
+import { CommandLineError, parseCommandLine, USAGE, type EmulatorCommand } from "./commandLine";
+import { generateLoopbackCertificate } from "./tls";
+
+/**
+ * The one JSON line of `--print-config`, for scripts in any language that start the emulator and drive it.
+ * `token` is the demo bearer token: full access, and /me is the demo user (Megan Bowen), as for a delegated
+ * token. `controlToken` guards the control surface under /_emulator/ (faults, throttling, log, reset); `caFile` is
+ * null without --https.
+ */
+function printedConfig(emulator: GraphEmulator, caFile: string | undefined): Record<string, unknown> {
+  return {
+    graph: emulator.origin,
+    login: emulator.loginOrigin ?? null,
+    download: emulator.downloadOrigin,
+    upload: emulator.uploadOrigin,
+    tenant: emulator.identity?.tenantId ?? null,
+    tokenEndpoint: emulator.identity?.tokenEndpoint() ?? null,
+    clientId: DEMO_CLIENT_ID,
+    clientSecret: DEMO_CLIENT_SECRET,
+    token: DEMO_TOKEN,
+    graphResource: emulator.graphResource,
+    controlToken: emulator.controlToken,
+    caFile: caFile ?? null,
+  };
 }
 
-async function main(): Promise<void> {
-  const port = portFromEnv("EMULATOR_PORT", 7357);
-  const downloadPort = portFromEnv("EMULATOR_DOWNLOAD_PORT", port === 0 ? 0 : port + 1);
-  const users = process.env.EMULATOR_USERS ? Number(process.env.EMULATOR_USERS) : undefined;
-  const deltaPageSize = process.env.EMULATOR_DELTA_PAGE_SIZE ? Number(process.env.EMULATOR_DELTA_PAGE_SIZE) : undefined;
-  const loginPort = portFromEnv("EMULATOR_LOGIN_PORT", port === 0 ? 0 : port + 2);
-  const uploadPort = portFromEnv("EMULATOR_UPLOAD_PORT", port === 0 ? 0 : port + 3);
-  const cloud = (process.env.EMULATOR_CLOUD?.trim() || "global") as GraphCloud;
-  if (!Object.hasOwn(CLOUD_RESOURCES, cloud)) {
-    console.error(`EMULATOR_CLOUD must be one of ${Object.keys(CLOUD_RESOURCES).join(", ")}, got '${cloud}'`);
-    process.exit(2);
-  }
-  const emulator = await startEmulator({ port, downloadPort, uploadPort, users, deltaPageSize, cloud, identity: { port: loginPort },
-    // Change notifications reach subscribed webhooks by themselves, a tenth of a second after the change.
-    notifications: { autoDeliverMs: 100 },
-  });
+function printBanner(emulator: GraphEmulator, command: EmulatorCommand, caFile: string | undefined): void {
   const identity = emulator.identity;
   if (!identity) throw new Error("the login emulator did not start");
   const tokenEndpoint = identity.tokenEndpoint();
-
+  const cloud = command.cloud;
   console.log(`Graph emulator     ${emulator.origin}  (versions /v1.0 and /beta)`);
+  if (command.publicOrigin) console.log(`Links name         ${command.publicOrigin}`);
+  if (caFile) console.log(`CA certificate     ${caFile}  (NODE_EXTRA_CA_CERTS=${caFile}, curl --cacert ${caFile})`);
   console.log(`Download host      ${emulator.downloadOrigin}`);
   console.log(`Upload host        ${emulator.uploadOrigin}  (upload sessions: POST …/createUploadSession on Graph)`);
   console.log(`Bearer token       ${DEMO_TOKEN}`);
+  console.log(`Control token      ${emulator.controlToken}  (Authorization for ${emulator.origin}/_emulator/…: faults, throttle, log, reset)`);
   console.log(`Login host         ${emulator.loginOrigin}  (Entra ID v2.0, tenant ${identity.tenantId}, cloud ${cloud}: ${emulator.graphResource})`);
   console.log(`Token endpoint     ${tokenEndpoint}`);
   console.log(`Authorize endpoint ${identity.authorizeEndpoint()}`);
@@ -58,6 +64,48 @@ async function main(): Promise<void> {
   );
   console.log(`Use: MS_GRAPH_BASE_URL=${emulator.origin}`);
   console.log("Ctrl-C to stop.");
+  if (command.throttle) console.log(`Throttling ${command.throttle.requestsPerWindow} requests per ${command.throttle.windowMs / 1000} s per token, then 429`);
+}
+
+async function main(): Promise<void> {
+  let command: EmulatorCommand;
+  try {
+    const parsed = parseCommandLine(process.argv.slice(2), process.env);
+    if (parsed.kind === "help") {
+      process.stdout.write(USAGE);
+      return;
+    }
+    command = parsed.command;
+  } catch (error) {
+    if (!(error instanceof CommandLineError)) throw error;
+    console.error(`emulator: ${error.message}`);
+    process.exit(2);
+  }
+  let tls: { cert: string; key: string } | undefined;
+  let caFile: string | undefined;
+  if (command.https) {
+    const certificate = await generateLoopbackCertificate();
+    tls = { cert: certificate.cert, key: certificate.key };
+    caFile = join(mkdtempSync(join(tmpdir(), "graph-emulator-")), "ca.pem");
+    writeFileSync(caFile, certificate.caPem);
+  }
+  const emulator = await startEmulator({
+    ...(tls ? { tls } : {}),
+    ...(command.publicOrigin ? { publicOrigin: command.publicOrigin } : {}),
+    port: command.port,
+    downloadPort: command.downloadPort,
+    uploadPort: command.uploadPort,
+    latencyMs: command.latencyMs,
+    users: command.users,
+    deltaPageSize: command.deltaPageSize,
+    cloud: command.cloud,
+    identity: { port: command.loginPort },
+    // Change notifications reach subscribed webhooks by themselves, a tenth of a second after the change.
+    notifications: { autoDeliverMs: 100 },
+  });
+  if (command.throttle) emulator.setThrottle(command.throttle);
+  if (command.printConfig) console.log(JSON.stringify(printedConfig(emulator, caFile)));
+  else printBanner(emulator, command, caFile);
 
   let stopping = false;
   const stop = (): void => {

@@ -11,12 +11,15 @@
  * Azure SDK identity TROUBLESHOOTING.md ("Azure SDK"), or other third-party captures ("[3p]").
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual, X509Certificate, type KeyObject } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 
+import { openIdConfiguration } from "./discovery";
 import { closeServer, listen } from "./http";
 import { ASSERTION_ALGORITHMS, decodeJwt, isAssertionAlgorithm, unsignedJwt, verifyJwtSignature, type JsonObject } from "./jwt";
 import { publishedSigningKeys } from "./richNotifications";
 import { ME_ID, TENANT_DOMAIN, TENANT_ID, VERIFIED_DOMAINS } from "./tenant";
+import type { TlsCredentials } from "./types";
 
 export { makeTestCertificate, type TestCertificate, type TestCertificateOptions } from "./x509";
 
@@ -112,6 +115,8 @@ export interface IdentityOptions {
    * that reaches the emulator through a test seam (MS_GRAPH_LOGIN_URL) addresses its assertion there.
    */
   publicOrigin?: string;
+  /** Serve over TLS with this PEM certificate and key (origin https://); default plain HTTP. */
+  tls?: TlsCredentials;
 }
 
 /** Each cloud's sign-in origin, by Graph resource (DC concepts/deployments.md). */
@@ -1050,6 +1055,7 @@ export async function startIdentityEmulator(options: IdentityOptions = {}): Prom
     const query = new URLSearchParams(url.includes("?") ? url.slice(url.indexOf("?") + 1) : "");
     const match = /^\/([^/]+)\/oauth2\/v2\.0\/(token|authorize)\/?$/i.exec(pathname);
     const keys = /^\/([^/]+)\/discovery\/v2\.0\/keys$/i.exec(pathname);
+    const discovery = /^\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/i.exec(pathname);
 
     let reply: HttpReply;
     try {
@@ -1068,6 +1074,12 @@ export async function startIdentityEmulator(options: IdentityOptions = {}): Prom
         const ref = resolveTenant(keys[1]);
         const body = publishedSigningKeys(publicOrigin ?? origin, ref.kind === "tenant" ? ref.tenant.id : undefined);
         reply = { status: 200, headers: { "Content-Type": "application/json; charset=utf-8" }, body: JSON.stringify(body) };
+      } else if (discovery && (method === "GET" || method === "HEAD")) {
+        const ref = resolveTenant(discovery[1]);
+        const tenant = ref.kind === "tenant" ? { id: ref.tenant.id } : { authority: ref.kind };
+        const body = openIdConfiguration({ loginOrigin: origin, cloudLoginOrigin: publicOrigin ?? origin, graphResource: graph, tenant });
+        // Browser apps (MSAL.js) fetch it cross-origin; Entra answers it with `Access-Control-Allow-Origin: *`.
+        reply = { status: 200, headers: { "Content-Type": "application/json; charset=utf-8", "Access-Control-Allow-Origin": "*" }, body: JSON.stringify(body) };
       } else if (pathname === "/error" && method === "GET") {
         const code = (query.get("code") ?? "").replace(/\D/g, "");
         reply = { status: 200, headers: { "Content-Type": "text/html; charset=utf-8" }, body: `<!DOCTYPE html><html><body><h1>AADSTS${code}</h1></body></html>` };
@@ -1098,14 +1110,15 @@ export async function startIdentityEmulator(options: IdentityOptions = {}): Prom
     res.end(method === "HEAD" ? undefined : bytes);
   }
 
-  const server = createServer((req, res) => {
+  const listener: RequestListener = (req, res) => {
     handle(req, res).catch((error: unknown) => {
       console.error("identity emulator: request failed", error);
       res.destroy();
     });
-  });
+  };
+  const server = options.tls ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, listener) : createServer(listener);
   const port = await listen(server, options.port ?? 0);
-  origin = `http://127.0.0.1:${port}`;
+  origin = `${options.tls ? "https" : "http"}://127.0.0.1:${port}`;
 
   const defaultTenant = tenants[0].id;
   return {

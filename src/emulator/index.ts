@@ -40,7 +40,8 @@ export type { EmulatedSubscription } from "./subscriptions";
 export type { StoredAttachment } from "./mailbox";
 export type { DriveFile } from "./tenant";
 export { DEFAULT_SESSION_LIFETIME_MS, FRAGMENT_UNIT, MAX_DRIVE_FRAGMENT, MAX_OUTLOOK_FRAGMENT, type UploadSessionInfo } from "./uploadSessions";
-export type { BatchItemLogEntry, EmulatorOptions, Fault, FaultRule, GraphCloud, GraphEmulator, RequestLogEntry, ThrottleOptions } from "./types";
+export type { BatchItemLogEntry, EmulatorOptions, Fault, FaultRule, GraphCloud, GraphEmulator, RequestLogEntry, ThrottleOptions, TlsCredentials } from "./types";
+export { generateLoopbackCertificate, type LoopbackCertificate } from "./tls";
 export {
   DEMO_CLIENT_ID,
   DEMO_CLIENT_SECRET,

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 
 import { parseBatch, runBatch, type BatchItem, type ItemOutcome } from "./batch";
 import { ControlSurface, isControlPath } from "./control";
@@ -416,12 +417,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
   }
 
   function serve(server: ServerName): Server {
-    return createServer((req, res) => {
+    const listener: RequestListener = (req, res) => {
       handle(server, req, res).catch((error: unknown) => {
         console.error("graph emulator: request failed", error);
         res.destroy();
       });
-    });
+    };
+    return options.tls ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, listener) : createServer(listener);
   }
 
   const graphServer = serve("graph");
@@ -439,19 +441,26 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
   if (options.identity) {
     const given = options.identity === true ? {} : options.identity;
     // Issue for this cloud's Graph and on this emulator's clock (so advancing `now` expires its tokens), unless set.
-    identity = await startIdentityEmulator({ ...given, graphResource: given.graphResource ?? graphResource, now: given.now ?? now }).catch(
+    identity = await startIdentityEmulator({
+      ...given,
+      graphResource: given.graphResource ?? graphResource,
+      now: given.now ?? now,
+      ...(options.tls && !given.tls ? { tls: options.tls } : {}),
+    }).catch(
       async (error: unknown) => {
         await Promise.all([closeServer(graphServer), closeServer(downloadServer), closeServer(uploadServer)]);
         throw error;
       },
     );
   }
-  state.origin = `http://127.0.0.1:${port}`;
-  downloadOrigin = `http://127.0.0.1:${downloadPort}`;
-  uploads.origin = `http://127.0.0.1:${uploadPort}`;
+  const scheme = options.tls ? "https" : "http";
+  const origin = `${scheme}://127.0.0.1:${port}`;
+  state.origin = options.publicOrigin?.replace(/\/+$/, "") ?? origin;
+  downloadOrigin = `${scheme}://127.0.0.1:${downloadPort}`;
+  uploads.origin = `${scheme}://127.0.0.1:${uploadPort}`;
 
   const emulator: GraphEmulator = {
-    origin: state.origin,
+    origin,
     downloadOrigin,
     uploadOrigin: uploads.origin,
     token: tokens[0],

@@ -48,6 +48,22 @@ export interface EmulatorOptions {
   cloud?: GraphCloud;
   /** Change notifications: auto delivery (default off: tests call flushNotifications()) and the POST budgets. */
   notifications?: NotificationOptions;
+  /**
+   * Serve Graph, the download and upload hosts (and the login host, unless `identity` sets its own) over TLS
+   * with this PEM certificate and key (tls.ts makes one); the origins become https://. Default plain HTTP.
+   */
+  tls?: TlsCredentials;
+  /**
+   * The origin Graph's own links use (`@odata.context`, `@odata.nextLink`, `@odata.deltaLink`, a created user's
+   * `Location`), e.g. "https://graph.example.test" behind a proxy; default `origin`.
+   */
+  publicOrigin?: string;
+}
+
+/** A server certificate and its private key, PEM. */
+export interface TlsCredentials {
+  cert: string;
+  key: string;
 }
 
 /** One sub-request of a JSON batch, as the emulator executed (or refused) it. */
@@ -148,7 +164,7 @@ export interface ThrottleOptions {
 }
 
 export interface GraphEmulator {
-  /** "http://127.0.0.1:PORT": the Graph root, versions under /v1.0 and /beta. */
+  /** "http://127.0.0.1:PORT" (https with `tls`): the Graph root, versions under /v1.0 and /beta; links name `publicOrigin` if set. */
   origin: string;
   /** "http://127.0.0.1:PORT2": the pre-authenticated download host. */
   downloadOrigin: string;
