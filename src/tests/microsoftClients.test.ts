@@ -1,0 +1,232 @@
+/**
+ * Issue 10 §4, the proof: Microsoft's own clients, unmodified, against the emulator served over TLS.
+ * `@microsoft/microsoft-graph-client` 3.0.7 (PageIterator, BatchRequestContent/BatchResponseContent, delta links,
+ * GraphError, its default RetryHandler) and `@azure/identity` (ClientSecretCredential, ClientCertificateCredential).
+ *
+ * Trust: the emulator's CA (tls.ts, made per run) is given to each client through its own options, as a user would
+ * without NODE_EXTRA_CA_CERTS (which Node reads only at start, so a jest worker cannot take it): the Graph client's
+ * `fetchOptions.dispatcher`, an undici Agent whose TLS trusts the CA (Node's fetch, which the SDK calls, takes it),
+ * and Azure Identity's `tlsOptions.ca` (its HTTP pipeline, which also carries MSAL's requests). Nothing else is
+ * trusted: a request without the CA fails.
+ */
+import { randomUUID } from "node:crypto";
+import { ClientCertificateCredential, ClientSecretCredential, type TokenCredential } from "@azure/identity";
+import {
+  BatchRequestContent,
+  BatchResponseContent,
+  Client,
+  GraphError,
+  PageIterator,
+  type PageCollection,
+} from "@microsoft/microsoft-graph-client";
+import { Agent } from "undici";
+import { DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, generateLoopbackCertificate, startEmulator, type GraphEmulator } from "../emulator";
+import { makeTestCertificate } from "../emulator/x509";
+import { TENANT_ID } from "../emulator/tenant";
+
+const USERS = 300;
+
+let emulator: GraphEmulator;
+let caPem: string;
+let dispatcher: Agent;
+/** Fetch options whose TLS trusts the emulator's CA (Node's RequestInit types do not name `dispatcher`). */
+let trustingCa: RequestInit;
+
+beforeAll(async () => {
+  const certificate = await generateLoopbackCertificate();
+  caPem = certificate.caPem;
+  emulator = await startEmulator({ tls: { cert: certificate.cert, key: certificate.key }, identity: true, users: USERS });
+  dispatcher = new Agent({ connect: { ca: caPem } });
+  trustingCa = { dispatcher } as unknown as RequestInit;
+});
+
+afterAll(async () => {
+  await dispatcher?.close();
+  await emulator?.close();
+});
+
+beforeEach(() => emulator.reset());
+
+/**
+ * The SDK as a user would set it up. `customHosts`: its AuthenticationHandler attaches the token only to Graph's
+ * own hosts (graph.microsoft.com, …) and these; it takes the host name without the port. The emulator is https,
+ * so the SDK's rule that only `https://` URLs are absolute lets nextLinks and deltaLinks through unchanged.
+ */
+function graphClient(token: () => Promise<string> | string = () => emulator.token): Client {
+  return Client.init({
+    baseUrl: emulator.origin,
+    customHosts: new Set([new URL(emulator.origin).hostname]),
+    fetchOptions: trustingCa,
+    authProvider: (done) => {
+      Promise.resolve(token()).then(
+        (value) => done(null, value),
+        (error: Error) => done(error, null),
+      );
+    },
+  });
+}
+
+const graphLog = () => emulator.log.filter((entry) => entry.server === "graph");
+
+async function control(method: string, path: string, body?: unknown): Promise<Response> {
+  return fetch(`${emulator.origin}/_emulator/${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${emulator.controlToken}`, "Content-Type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    ...trustingCa,
+  });
+}
+
+it("trusts nothing by accident: without the CA the TLS handshake is refused", async () => {
+  await expect(fetch(`${emulator.origin}/v1.0/me`)).rejects.toThrow();
+});
+
+it("PageIterator walks every user across nextLinks, with the token on each page", async () => {
+  const client = graphClient();
+  const first = (await client.api("/users").top(100).select("id,displayName").get()) as PageCollection;
+  const ids: string[] = [];
+  const iterator = new PageIterator(client, first, (user: { id: string }) => {
+    ids.push(user.id);
+    return true;
+  });
+  await iterator.iterate();
+  expect(ids).toHaveLength(USERS);
+  expect(new Set(ids).size).toBe(USERS);
+  const pages = graphLog();
+  expect(pages).toHaveLength(3);
+  expect(pages.every((entry) => entry.auth === "valid" && entry.status === 200)).toBe(true);
+  expect(pages[1].url).toMatch(/^\/v1\.0\/users\?.*\$skiptoken=/i);
+});
+
+it("BatchRequestContent with dependsOn: the chain runs in order, a failed dependency gives its dependants 424", async () => {
+  const client = graphClient();
+  // BatchRequestContent keeps everything after the host of a Request's URL, so the Requests name the origin without
+  // the version: a versioned one would send item URLs like "/v1.0/me", which the emulator's $batch refuses with
+  // 400 "Resource not found for the segment 'v1.0'" (item URLs are relative to the batch's version).
+  const url = (path: string) => `${emulator.origin}${path}`;
+  const batch = new BatchRequestContent([
+    { id: "1", request: new Request(url("/me")) },
+    { id: "2", request: new Request(url("/users?$top=1")), dependsOn: ["1"] },
+    { id: "3", request: new Request(url(`/users/${randomUUID()}`)), dependsOn: ["2"] },
+    { id: "4", request: new Request(url("/me/messages?$top=1")), dependsOn: ["3"] },
+  ]);
+  const content = await batch.getContent();
+  const answer = new BatchResponseContent(await client.api("/$batch").post(content));
+
+  expect(answer.getResponseById("1").status).toBe(200);
+  expect(((await answer.getResponseById("1").json()) as { displayName: string }).displayName).toBe("Megan Bowen");
+  expect(answer.getResponseById("2").status).toBe(200);
+  expect(answer.getResponseById("3").status).toBe(404);
+  expect(answer.getResponseById("4").status).toBe(424);
+
+  const [envelope] = graphLog();
+  expect(envelope.url).toBe("/v1.0/$batch");
+  // What crossed the wire: the SDK's relative URLs and dependsOn, and the emulator's execution order.
+  const sent = JSON.parse(envelope.body) as { requests: { id: string; url: string; dependsOn?: string[] }[] };
+  expect(sent.requests.map((r) => [r.id, r.url, r.dependsOn])).toEqual([
+    ["1", "/me", undefined],
+    ["2", "/users?$top=1", ["1"]],
+    ["3", expect.stringMatching(/^\/users\//), ["2"]],
+    ["4", "/me/messages?$top=1", ["3"]],
+  ]);
+  expect(envelope.batchItems?.map((item) => [item.id, item.status])).toEqual([
+    ["1", 200],
+    ["2", 200],
+    ["3", 404],
+    ["4", 424],
+  ]);
+});
+
+it("delta: PageIterator reaches the deltaLink; after a change, the deltaLink returns just that change", async () => {
+  const client = graphClient();
+  const first = (await client.api("/users/delta").select("displayName").get()) as PageCollection;
+  let seen = 0;
+  const iterator = new PageIterator(client, first, () => {
+    seen++;
+    return true;
+  });
+  await iterator.iterate();
+  expect(seen).toBe(USERS);
+  const deltaLink = iterator.getDeltaLink();
+  expect(deltaLink).toMatch(new RegExp(`^${emulator.origin}/v1\\.0/users/delta\\?\\$deltatoken=`));
+
+  const me = (await client.api("/me").get()) as { id: string };
+  await client.api(`/users/${me.id}`).patch({ displayName: "Megan Bowen (proof)" });
+
+  const changes = (await client.api(deltaLink as string).get()) as PageCollection;
+  expect(changes.value).toEqual([expect.objectContaining({ id: me.id, displayName: "Megan Bowen (proof)" })]);
+  expect(changes["@odata.deltaLink"]).toEqual(expect.any(String));
+});
+
+it("GraphError from a 404 carries Graph's statusCode, code, requestId and date", async () => {
+  const client = graphClient();
+  const missing = randomUUID();
+  const error = (await client
+    .api(`/users/${missing}`)
+    .get()
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as GraphError;
+  expect(error).toBeInstanceOf(GraphError);
+  expect(error.statusCode).toBe(404);
+  expect(error.code).toBe("Request_ResourceNotFound");
+  expect(error.requestId).toMatch(/^[0-9a-f-]{36}$/);
+  expect(error.date).toBeInstanceOf(Date);
+  expect(Number.isNaN(error.date.getTime())).toBe(false);
+  expect(error.message).toContain(missing);
+});
+
+it("the SDK's default RetryHandler honours a 429 with Retry-After injected through the control surface", async () => {
+  const added = await control("POST", "faults", { path: "/me", times: 1, fault: { kind: "status", status: 429, retryAfter: "1" } });
+  expect(added.status).toBeLessThan(300);
+
+  const me = (await graphClient().api("/me").get()) as { displayName: string };
+  expect(me.displayName).toBe("Megan Bowen");
+
+  const log = (await (await control("GET", "log")).json()) as { entries: { url: string; status: number; headers: Record<string, string> }[] };
+  const attempts = log.entries.filter((entry) => entry.url === "/v1.0/me");
+  expect(attempts.map((entry) => entry.status)).toEqual([429, 200]);
+  expect(attempts[0].headers["retry-attempt"]).toBeUndefined();
+  expect(attempts[1].headers["retry-attempt"]).toBe("1");
+});
+
+describe("@azure/identity against the emulator's sign-in host", () => {
+  // authorityHost: the emulator's login origin. disableInstanceDiscovery: MSAL would otherwise ask
+  // login.microsoftonline.com whether that host is a known authority; the tenant's OpenID discovery document is
+  // still read from the emulator.
+  const options = () => ({ authorityHost: emulator.loginOrigin, disableInstanceDiscovery: true, tlsOptions: { ca: caPem } });
+  const scope = "https://graph.microsoft.com/.default";
+
+  async function provesWithGraph(credential: TokenCredential): Promise<void> {
+    const token = async () => {
+      const granted = await credential.getToken(scope);
+      if (!granted) throw new Error("the credential returned no token");
+      return granted.token;
+    };
+    const users = (await graphClient(token)
+      .api("/users")
+      .top(2)
+      .get()) as { value: unknown[] };
+    expect(users.value).toHaveLength(2);
+    expect(graphLog().map((entry) => [entry.url, entry.tokenKind, entry.status])).toEqual([["/v1.0/users?$top=2", "app", 200]]);
+  }
+
+  it("ClientSecretCredential gets an app token whose Graph call succeeds", async () => {
+    const credential = new ClientSecretCredential(TENANT_ID, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, options());
+    await provesWithGraph(credential);
+  });
+
+  it("ClientCertificateCredential signs an assertion the emulator verifies against the registered certificate", async () => {
+    const certificate = makeTestCertificate();
+    const clientId = randomUUID();
+    emulator.identity?.registerApp({ clientId, certificatePem: certificate.certificatePem });
+    const credential = new ClientCertificateCredential(TENANT_ID, clientId, { certificate: `${certificate.certificatePem}${certificate.privateKeyPem}` }, options());
+    await provesWithGraph(credential);
+  });
+
+  it("a wrong secret surfaces Entra's AADSTS error through the credential", async () => {
+    const credential = new ClientSecretCredential(TENANT_ID, DEMO_CLIENT_ID, "not-the-secret", options());
+    await expect(credential.getToken(scope)).rejects.toThrow(/AADSTS7000215/);
+  });
+});
