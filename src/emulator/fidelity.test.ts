@@ -1,0 +1,96 @@
+/**
+ * What Graph's HTTP layer does for any client, over real HTTP with node:http (which neither asks for nor decodes
+ * a content coding by itself, so each test sees the bytes on the wire): gzip on request.
+ */
+import { request } from "node:http";
+import { gunzipSync } from "node:zlib";
+
+import { startEmulator } from "./server";
+import type { GraphEmulator } from "./types";
+
+interface RawAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+function send(url: string, options: { method?: string; headers?: Record<string, string>; body?: Buffer } = {}): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: options.method ?? "GET", headers: options.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(options.body);
+  });
+}
+
+let em: GraphEmulator;
+let auth: Record<string, string>;
+beforeAll(async () => {
+  em = await startEmulator();
+  auth = { Authorization: `Bearer ${em.token}` };
+});
+afterAll(() => em.close());
+beforeEach(() => em.reset());
+
+async function firstFile(): Promise<{ id: string; downloadUrl: string; eTag: string; cTag: string }> {
+  const res = await send(`${em.origin}/v1.0/me/drive/root/children`, { headers: auth });
+  const files = (JSON.parse(res.body.toString("utf8")) as { value: Record<string, unknown>[] }).value.filter((i) => "file" in i);
+  const file = files[0];
+  return { id: file.id as string, downloadUrl: file["@microsoft.graph.downloadUrl"] as string, eTag: file.eTag as string, cTag: file.cTag as string };
+}
+
+describe("gzip when the client asks", () => {
+  it("Graph answers gzip-coded JSON to Accept-Encoding: gzip, with Vary, and identity to a client that does not ask", async () => {
+    const plain = await send(`${em.origin}/v1.0/me`, { headers: auth });
+    expect(plain.headers["content-encoding"]).toBeUndefined();
+    expect(plain.headers.vary).toBe("Accept-Encoding");
+
+    const coded = await send(`${em.origin}/v1.0/me`, { headers: { ...auth, "Accept-Encoding": "gzip, deflate, br" } });
+    expect(coded.status).toBe(200);
+    expect(coded.headers["content-encoding"]).toBe("gzip");
+    expect(coded.headers.vary).toBe("Accept-Encoding");
+    expect(coded.body.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+    expect(JSON.parse(gunzipSync(coded.body).toString("utf8"))).toEqual(JSON.parse(plain.body.toString("utf8")));
+    // The request log keeps what the client sent.
+    expect(em.log.at(-1)?.headers["accept-encoding"]).toBe("gzip, deflate, br");
+  });
+
+  it.each([["gzip;q=0, deflate"], ["identity"], ["*;q=0"], ["br"]])("Accept-Encoding: %s → identity", async (acceptEncoding) => {
+    const res = await send(`${em.origin}/v1.0/me`, { headers: { ...auth, "Accept-Encoding": acceptEncoding } });
+    expect(res.headers["content-encoding"]).toBeUndefined();
+    expect(JSON.parse(res.body.toString("utf8"))).toHaveProperty("id");
+  });
+
+  it("* with q > 0 allows gzip; errors are coded too", async () => {
+    const res = await send(`${em.origin}/v1.0/nosuchsegment`, { headers: { ...auth, "Accept-Encoding": "*" } });
+    expect(res.status).toBe(400);
+    expect(res.headers["content-encoding"]).toBe("gzip");
+    expect(JSON.parse(gunzipSync(res.body).toString("utf8"))).toHaveProperty("error.code");
+  });
+
+  it("never for HEAD or a bodiless answer", async () => {
+    const head = await send(`${em.origin}/v1.0/me`, { method: "HEAD", headers: { ...auth, "Accept-Encoding": "gzip" } });
+    expect(head.headers["content-encoding"]).toBeUndefined();
+    const file = await firstFile();
+    const redirect = await send(`${em.origin}/v1.0/me/drive/items/${file.id}/content`, { headers: { ...auth, "Accept-Encoding": "gzip" } });
+    expect(redirect.status).toBe(302);
+    expect(redirect.headers["content-encoding"]).toBeUndefined();
+  });
+
+  it("the download host codes a whole file, never a range (Content-Range counts the file's bytes)", async () => {
+    const file = await firstFile();
+    const plain = await send(file.downloadUrl);
+    const whole = await send(file.downloadUrl, { headers: { "Accept-Encoding": "gzip" } });
+    expect(whole.status).toBe(200);
+    expect(whole.headers["content-encoding"]).toBe("gzip");
+    expect(gunzipSync(whole.body)).toEqual(plain.body);
+    const range = await send(file.downloadUrl, { headers: { "Accept-Encoding": "gzip", Range: "bytes=0-3" } });
+    expect(range.status).toBe(206);
+    expect(range.headers["content-encoding"]).toBeUndefined();
+    expect(range.body).toEqual(plain.body.subarray(0, 4));
+  });
+});
