@@ -94,3 +94,54 @@ describe("gzip when the client asks", () => {
     expect(range.body).toEqual(plain.body.subarray(0, 4));
   });
 });
+
+describe("ETag and If-None-Match on drive items", () => {
+  it("metadata carries eTag and cTag and answers 304 with no body to a matching If-None-Match", async () => {
+    const file = await firstFile();
+    expect(file.eTag).toMatch(/^"\{.+\},\d+"$/);
+    expect(file.cTag).toMatch(/^"c:\{.+\},\d+"$/);
+    const url = `${em.origin}/v1.0/me/drive/items/${file.id}`;
+    const fresh = await send(url, { headers: auth });
+    expect(fresh.status).toBe(200);
+    expect(fresh.headers.etag).toBe(file.eTag);
+
+    const cached = await send(url, { headers: { ...auth, "If-None-Match": file.eTag, "Accept-Encoding": "gzip" } });
+    expect(cached.status).toBe(304);
+    expect(cached.headers.etag).toBe(file.eTag);
+    expect(cached.headers["content-encoding"]).toBeUndefined();
+    expect(cached.body).toHaveLength(0);
+
+    const stale = await send(url, { headers: { ...auth, "If-None-Match": '"{00000000-0000-0000-0000-000000000000},1"' } });
+    expect(stale.status).toBe(200);
+  });
+
+  it("/content and the downloadUrl answer 304 to the current tag, and a changed file answers again", async () => {
+    const file = await firstFile();
+    const content = `${em.origin}/v1.0/me/drive/items/${file.id}/content`;
+    expect((await send(content, { headers: { ...auth, "If-None-Match": file.cTag } })).status).toBe(304);
+    const download = await send(file.downloadUrl, { headers: { "If-None-Match": file.eTag } });
+    expect(download.status).toBe(304);
+    expect(download.body).toHaveLength(0);
+
+    const put = await send(content, { method: "PUT", headers: { ...auth, "Content-Type": "text/plain" }, body: Buffer.from("changed") });
+    expect(put.status).toBe(200);
+    const changed = await send(content, { headers: { ...auth, "If-None-Match": file.cTag } });
+    expect(changed.status).toBe(302);
+    expect((await send(file.downloadUrl, { headers: { "If-None-Match": file.eTag } })).status).not.toBe(304);
+  });
+
+  it("PUT /content with a stale If-Match is refused 412 resourceModified and leaves the file unchanged", async () => {
+    const file = await firstFile();
+    const content = `${em.origin}/v1.0/me/drive/items/${file.id}/content`;
+    const before = (await send(file.downloadUrl)).body;
+    const stale = '"{00000000-0000-0000-0000-000000000000},1"';
+    const refused = await send(content, { method: "PUT", headers: { ...auth, "If-Match": stale }, body: Buffer.from("lost update") });
+    expect(refused.status).toBe(412);
+    expect(JSON.parse(refused.body.toString("utf8"))).toMatchObject({ error: { code: "resourceModified" } });
+    expect((await send(file.downloadUrl)).body).toEqual(before);
+
+    const accepted = await send(content, { method: "PUT", headers: { ...auth, "If-Match": file.eTag }, body: Buffer.from("next") });
+    expect(accepted.status).toBe(200);
+    expect(JSON.parse(accepted.body.toString("utf8")).eTag).not.toBe(file.eTag);
+  });
+});

@@ -167,3 +167,8 @@ export function acceptsGzip(header: string | string[] | undefined): boolean {
   }
   return star === true;
 }
+
+/** The entity-tags of an If-Match / If-None-Match list; a OneDrive tag holds a comma, so the list is not split on commas. */
+export function entityTags(list: string): string[] {
+  return (list.match(/\*|(?:W\/)?"[^"]*"/g) ?? []).map((tag) => tag.replace(/^W\//, ""));
+}
