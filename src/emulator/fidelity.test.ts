@@ -1,11 +1,14 @@
 /**
  * What Graph's HTTP layer does for any client, over real HTTP with node:http (which neither asks for nor decodes
- * a content coding by itself, so each test sees the bytes on the wire): gzip on request.
+ * a content coding by itself, so each test sees the bytes on the wire): gzip on request, ETag preconditions on
+ * drive items, and the sign-in host's instance discovery that MSAL asks before it trusts an authority.
  */
 import { request } from "node:http";
 import { gunzipSync } from "node:zlib";
 
+import { startIdentityEmulator, type IdentityEmulator } from "./identity";
 import { startEmulator } from "./server";
+import { TENANT_ID } from "./tenant";
 import type { GraphEmulator } from "./types";
 
 interface RawAnswer {
@@ -143,5 +146,44 @@ describe("ETag and If-None-Match on drive items", () => {
     const accepted = await send(content, { method: "PUT", headers: { ...auth, "If-Match": file.eTag }, body: Buffer.from("next") });
     expect(accepted.status).toBe(200);
     expect(JSON.parse(accepted.body.toString("utf8")).eTag).not.toBe(file.eTag);
+  });
+});
+
+describe("GET /common/discovery/instance on the sign-in host", () => {
+  let login: IdentityEmulator;
+  beforeAll(async () => {
+    login = await startIdentityEmulator();
+  });
+  afterAll(() => login.close());
+
+  it("answers MSAL's request with the tenant's OpenID document and the emulator's host as a known instance", async () => {
+    const own = new URL(login.origin).host;
+    const authorize = `${login.origin}/${TENANT_ID}/oauth2/v2.0/authorize`;
+    const res = await fetch(`${login.origin}/common/discovery/instance?api-version=1.1&authorization_endpoint=${encodeURIComponent(authorize)}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("application/json; charset=utf-8");
+    const body = (await res.json()) as { tenant_discovery_endpoint: string; "api-version": string; metadata: { aliases: string[] }[] };
+    expect(body).toMatchObject({
+      tenant_discovery_endpoint: `${login.origin}/${TENANT_ID}/v2.0/.well-known/openid-configuration`,
+      "api-version": "1.1",
+    });
+    expect(body.metadata[0]).toEqual({ preferred_network: own, preferred_cache: own, aliases: [own] });
+    expect(body.metadata[1]).toEqual({
+      preferred_network: "login.microsoftonline.com",
+      preferred_cache: "login.windows.net",
+      aliases: ["login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"],
+    });
+
+    // The endpoint it names is the one that answers.
+    const doc = (await (await fetch(body.tenant_discovery_endpoint)).json()) as { authorization_endpoint: string };
+    expect(doc.authorization_endpoint).toBe(authorize);
+  });
+
+  it("refuses an authorize endpoint on a host no cloud lists, as Entra does", async () => {
+    const res = await fetch(
+      `${login.origin}/common/discovery/instance?api-version=1.1&authorization_endpoint=${encodeURIComponent("https://login.example.org/common/oauth2/v2.0/authorize")}`,
+    );
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: "invalid_instance", error_codes: [50049] });
   });
 });
