@@ -4,11 +4,15 @@
  * drive items, and the sign-in host's instance discovery that MSAL asks before it trusts an authority.
  */
 import { request } from "node:http";
+import { request as tlsRequest } from "node:https";
+
+import { ConfidentialClientApplication, type INetworkModule, type NetworkResponse } from "@azure/msal-node";
 import { gunzipSync } from "node:zlib";
 
-import { startIdentityEmulator, type IdentityEmulator } from "./identity";
+import { DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, startIdentityEmulator, type IdentityEmulator } from "./identity";
 import { startEmulator } from "./server";
 import { TENANT_ID } from "./tenant";
+import { generateLoopbackCertificate } from "./tls";
 import type { GraphEmulator } from "./types";
 
 interface RawAnswer {
@@ -186,4 +190,46 @@ describe("GET /common/discovery/instance on the sign-in host", () => {
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ error: "invalid_instance", error_codes: [50049] });
   });
+});
+
+describe("MSAL Node without knownAuthorities", () => {
+  it("validates an emulator authority through instance discovery, then gets a token", async () => {
+    const certificate = await generateLoopbackCertificate();
+    const tlsEm = await startEmulator({ identity: true, tls: { cert: certificate.cert, key: certificate.key } });
+    try {
+      const login = tlsEm.loginOrigin ?? "";
+      const asked: string[] = [];
+      // MSAL always sends instance discovery to login.microsoftonline.com (msal-common AAD_INSTANCE_DISCOVERY_ENDPT);
+      // a user's proxy or hosts entry would send it to the emulator, here the network module does.
+      const over = (method: "GET" | "POST", url: string, headers: Record<string, string> = {}, body?: string): Promise<NetworkResponse<never>> =>
+        new Promise((resolve, reject) => {
+          const target = url.replace("https://login.microsoftonline.com/common/discovery/instance", `${login}/common/discovery/instance`);
+          asked.push(`${method} ${target}`);
+          const req = tlsRequest(target, { method, headers, ca: certificate.caPem }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (chunk: Buffer) => chunks.push(chunk));
+            res.on("end", () =>
+              resolve({ status: res.statusCode ?? 0, headers: res.headers as Record<string, string>, body: JSON.parse(Buffer.concat(chunks).toString("utf8")) as never }),
+            );
+          });
+          req.on("error", reject);
+          req.end(body);
+        });
+      const networkClient: INetworkModule = {
+        sendGetRequestAsync: (url, options) => over("GET", url, options?.headers),
+        sendPostRequestAsync: (url, options) => over("POST", url, options?.headers, options?.body),
+      } as INetworkModule;
+      const app = new ConfidentialClientApplication({
+        auth: { clientId: DEMO_CLIENT_ID, clientSecret: DEMO_CLIENT_SECRET, authority: `${login}/${TENANT_ID}` },
+        system: { networkClient },
+      });
+      const result = await app.acquireTokenByClientCredential({ scopes: [`${tlsEm.graphResource}/.default`] });
+      expect(result?.accessToken).toBeTruthy();
+      expect(asked[0]).toMatch(new RegExp(`^GET ${login}/common/discovery/instance\\?api-version=1\\.1&authorization_endpoint=`));
+      expect(asked).toContain(`GET ${login}/${TENANT_ID}/v2.0/.well-known/openid-configuration`);
+      expect(asked.at(-1)).toMatch(new RegExp(`^POST ${login}/${TENANT_ID}/oauth2/v2\\.0/token\\?`));
+    } finally {
+      await tlsEm.close();
+    }
+  }, 30_000);
 });
