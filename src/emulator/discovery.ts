@@ -61,3 +61,67 @@ export function openIdConfiguration(target: DiscoveryTarget): Record<string, unk
     msgraph_host: graphHost,
   };
 }
+
+/**
+ * Entra ID's public-cloud instance metadata as `login.microsoftonline.com/common/discovery/instance?api-version=1.1`
+ * answers it (captured; the same list MSAL ships as its built-in cloud metadata): each cloud's preferred network
+ * host, the host its token cache keys on, and the hosts that are one authority.
+ */
+const CLOUD_INSTANCES = [
+  {
+    preferred_network: "login.microsoftonline.com",
+    preferred_cache: "login.windows.net",
+    aliases: ["login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"],
+  },
+  {
+    preferred_network: "login.partner.microsoftonline.cn",
+    preferred_cache: "login.partner.microsoftonline.cn",
+    aliases: ["login.partner.microsoftonline.cn", "login.chinacloudapi.cn"],
+  },
+  { preferred_network: "login.microsoftonline.de", preferred_cache: "login.microsoftonline.de", aliases: ["login.microsoftonline.de"] },
+  {
+    preferred_network: "login.microsoftonline.us",
+    preferred_cache: "login.microsoftonline.us",
+    aliases: ["login.microsoftonline.us", "login.usgovcloudapi.net"],
+  },
+  { preferred_network: "login-us.microsoftonline.com", preferred_cache: "login-us.microsoftonline.com", aliases: ["login-us.microsoftonline.com"] },
+];
+
+export type InstanceDiscovery = { status: 200; body: Record<string, unknown> } | { status: 400; body: Record<string, unknown> };
+
+/**
+ * MSAL's instance discovery (`GET {login}/common/discovery/instance?api-version=1.1&authorization_endpoint=…`):
+ * where the authority's OpenID document is, and which hosts are aliases of one another. The emulator's own host
+ * is listed first as a cloud of its own, so an authority on the emulator is a known instance and MSAL needs no
+ * `knownAuthorities`. An authorize endpoint on a host no cloud lists is refused as Entra refuses it
+ * (`invalid_instance`, AADSTS50049). The tenant segment of `authorization_endpoint` names the document's tenant.
+ */
+export function instanceDiscovery(loginOrigin: string, query: URLSearchParams): InstanceDiscovery {
+  const own = new URL(loginOrigin).host;
+  const metadata = [{ preferred_network: own, preferred_cache: own, aliases: [own] }, ...CLOUD_INSTANCES];
+  let authorize: URL | undefined;
+  try {
+    authorize = new URL(query.get("authorization_endpoint") ?? `${loginOrigin}/common/oauth2/v2.0/authorize`);
+  } catch {
+    authorize = undefined;
+  }
+  if (!authorize || !metadata.some((cloud) => cloud.aliases.includes(authorize.host))) {
+    return {
+      status: 400,
+      body: {
+        error: "invalid_instance",
+        error_description: "AADSTS50049: Unknown or invalid instance.",
+        error_codes: [50049],
+      },
+    };
+  }
+  const tenant = authorize.pathname.split("/").filter(Boolean)[0] ?? "common";
+  return {
+    status: 200,
+    body: {
+      tenant_discovery_endpoint: `${loginOrigin}/${tenant}/v2.0/.well-known/openid-configuration`,
+      "api-version": query.get("api-version") ?? "1.1",
+      metadata,
+    },
+  };
+}

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 
-import type { Reply } from "./http";
-import { TENANT_ID, type Drive } from "./tenant";
+import { entityTags, type Reply } from "./http";
+import { itemETag, TENANT_ID, type Drive } from "./tenant";
 
 export interface DownloadState {
   drive: Drive;
@@ -34,9 +34,14 @@ export function routeDownload(method: string, url: string, headers: IncomingHttp
   const common = {
     "Content-Type": file.mimeType,
     "Accept-Ranges": "bytes",
-    ETag: `"{${file.listItemId}},${file.version}"`,
+    ETag: itemETag(file),
     "Last-Modified": new Date(file.lastModifiedDateTime).toUTCString(),
   };
+  // The downloadUrl answers 304 to an If-None-Match naming the file's current eTag (graph-protocol.md §6.3).
+  const ifNoneMatch = headers["if-none-match"];
+  if (typeof ifNoneMatch === "string" && entityTags(ifNoneMatch).some((tag) => tag === "*" || tag === common.ETag)) {
+    return bare(304, { ETag: common.ETag, "Last-Modified": common["Last-Modified"] });
+  }
   const range = typeof headers.range === "string" ? parseRange(headers.range, file.bytes.length) : undefined;
   if (range === "unsatisfiable") return bare(416, { "Content-Range": `bytes */${file.bytes.length}` });
   if (range) {

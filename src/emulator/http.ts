@@ -150,3 +150,25 @@ export function closeServer(server: Server): Promise<void> {
     server.closeAllConnections();
   });
 }
+
+/**
+ * Whether `Accept-Encoding` lets the answer be gzip-coded (RFC 9110 §12.5.3): `gzip` (or `x-gzip`) with q > 0, or
+ * `*` with q > 0 when gzip is not named. Graph compresses its JSON for clients that ask (graph-protocol.md).
+ */
+export function acceptsGzip(header: string | string[] | undefined): boolean {
+  if (typeof header !== "string") return false;
+  let star: boolean | undefined;
+  for (const part of header.split(",")) {
+    const [name, ...params] = part.trim().toLowerCase().split(";");
+    const q = params.map((p) => /^\s*q\s*=\s*([\d.]+)\s*$/.exec(p)).find((m) => m !== null);
+    const allowed = q ? Number(q[1]) > 0 : true;
+    if (name.trim() === "gzip" || name.trim() === "x-gzip") return allowed;
+    if (name.trim() === "*") star = allowed;
+  }
+  return star === true;
+}
+
+/** The entity-tags of an If-Match / If-None-Match list; a OneDrive tag holds a comma, so the list is not split on commas. */
+export function entityTags(list: string): string[] {
+  return (list.match(/\*|(?:W\/)?"[^"]*"/g) ?? []).map((tag) => tag.replace(/^W\//, ""));
+}

@@ -14,7 +14,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual, X509Certificate, 
 import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 
-import { openIdConfiguration } from "./discovery";
+import { instanceDiscovery, openIdConfiguration } from "./discovery";
 import { closeServer, listen } from "./http";
 import { ASSERTION_ALGORITHMS, decodeJwt, isAssertionAlgorithm, unsignedJwt, verifyJwtSignature, type JsonObject } from "./jwt";
 import { publishedSigningKeys } from "./richNotifications";
@@ -1080,6 +1080,9 @@ export async function startIdentityEmulator(options: IdentityOptions = {}): Prom
         const body = openIdConfiguration({ loginOrigin: origin, cloudLoginOrigin: publicOrigin ?? origin, graphResource: graph, tenant });
         // Browser apps (MSAL.js) fetch it cross-origin; Entra answers it with `Access-Control-Allow-Origin: *`.
         reply = { status: 200, headers: { "Content-Type": "application/json; charset=utf-8", "Access-Control-Allow-Origin": "*" }, body: JSON.stringify(body) };
+      } else if (/^\/common\/discovery\/instance\/?$/i.test(pathname) && (method === "GET" || method === "HEAD")) {
+        const found = instanceDiscovery(origin, query);
+        reply = { status: found.status, headers: { "Content-Type": "application/json; charset=utf-8", "Access-Control-Allow-Origin": "*" }, body: JSON.stringify(found.body) };
       } else if (pathname === "/error" && method === "GET") {
         const code = (query.get("code") ?? "").replace(/\D/g, "");
         reply = { status: 200, headers: { "Content-Type": "text/html; charset=utf-8" }, body: `<!DOCTYPE html><html><body><h1>AADSTS${code}</h1></body></html>` };

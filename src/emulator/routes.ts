@@ -20,7 +20,7 @@ import {
 import type { ConflictBehavior, DriveTarget, UploadSessions } from "./uploadSessions";
 import { PHOTO_SIZE, PROFILE_PHOTO } from "./photo";
 import { expandGroup, expandUser, getManager, groupExpansions, listMemberOf, listMembers, userExpansions, type DirectoryView } from "./relationships";
-import { emptyReply, errorReply, GraphError, innerErrorDate, jsonReply, textReply, type Reply, type RequestIds, type Workload } from "./http";
+import { emptyReply, entityTags, errorReply, GraphError, innerErrorDate, jsonReply, textReply, type Reply, type RequestIds, type Workload } from "./http";
 import {
   both,
   contextUrl,
@@ -47,6 +47,8 @@ import {
   CHANNELS,
   DRIVE_ID,
   driveItemJson,
+  itemCTag,
+  itemETag,
   GROUP_PROPERTIES,
   GROUPS,
   hasPhoto,
@@ -259,7 +261,7 @@ function driveItemAction(req: GraphRequest, state: TenantState): Match | undefin
       return drivePathOf(byParent[2]);
     };
     if (byParent[3].toLowerCase() === "content") {
-      return on(req, "drive", { PUT: () => upload(req, state, path()), GET: () => contentRedirect(state, existingAt(state, path())) });
+      return on(req, "drive", { PUT: () => upload(req, state, path()), GET: () => contentRedirect(req, state, existingAt(state, path())) });
     }
     return on(req, "drive", { POST: () => createDriveSession(req, state, { path: path() }) });
   }
@@ -422,7 +424,7 @@ function matchRoute(original: GraphRequest, state: TenantState): Match {
         }
         if (fifth === "content" && segments.length === 5) {
           return on(req, "drive", {
-            GET: () => contentRedirect(state, findItem(state, itemId)),
+            GET: () => contentRedirect(req, state, findItem(state, itemId)),
             PUT: () => upload(req, state, findItem(state, itemId).path),
           });
         }
@@ -1034,18 +1036,45 @@ function findItem(state: TenantState, id: string): DriveFile {
   return file;
 }
 
+/**
+ * Whether an `If-None-Match` / `If-Match` list names the file's eTag or cTag (`*` names any; a weak `W/` prefix
+ * is compared weakly, RFC 9110 §13.1.1-2). DC driveitem-get.md and driveitem-get-content.md document
+ * `If-None-Match` giving 304 Not Modified when it matches the item's eTag.
+ */
+function namesTag(list: string | undefined, file: DriveFile): boolean {
+  if (list === undefined) return false;
+  const tags = [itemETag(file), itemCTag(file)];
+  return entityTags(list).some((tag) => tag === "*" || tags.includes(tag));
+}
+
+function notModified(file: DriveFile): Reply {
+  return emptyReply(304, "drive", { headers: { ETag: itemETag(file) } });
+}
+
 function itemMetadata(req: GraphRequest, state: TenantState, file: DriveFile, via: "items" | "root"): Reply {
+  if (namesTag(header(req, "if-none-match"), file)) return notModified(file);
   const suffix = via === "items" ? "items/$entity" : "root/$entity";
-  return jsonReply(200, { "@odata.context": driveContext(state, req, suffix), ...driveItemJson(file, state.downloadUrl(file)) }, "drive");
+  const payload = { "@odata.context": driveContext(state, req, suffix), ...driveItemJson(file, state.downloadUrl(file)) };
+  return jsonReply(200, payload, "drive", { headers: { ETag: itemETag(file) } });
 }
 
 /** GET …/content → 302 to the pre-authenticated downloadUrl, no body (DC driveitem-get-content.md). */
-function contentRedirect(state: TenantState, file: DriveFile): Reply {
+function contentRedirect(req: GraphRequest, state: TenantState, file: DriveFile): Reply {
+  if (namesTag(header(req, "if-none-match"), file)) return notModified(file);
   return emptyReply(302, "drive", { headers: { Location: state.downloadUrl(file) } });
 }
 
 /** PUT …/content: 201 Created for a new file, 200 OK when it replaces one (DC driveitem-put-content.md). */
 function upload(req: GraphRequest, state: TenantState, path: string): Reply {
+  const ifMatch = header(req, "if-match");
+  if (ifMatch !== undefined) {
+    // An `If-Match` that names no current tag (or names a file that does not exist) fails the precondition
+    // (RFC 9110 §13.1.1); OneDrive's code for it is resourceModified (DC concepts/errors.md).
+    const existing = state.drive.byPath(path);
+    if (!existing || !namesTag(ifMatch, existing)) {
+      throw new GraphError(412, "resourceModified", "The resource has changed since the caller last read it; usually an eTag mismatch.");
+    }
+  }
   const { file, created } = state.drive.put(path, req.body);
   state.notifications.publish({ kind: "driveItem", changeType: created ? "created" : "updated", userId: req.me ?? ME_ID, itemId: file.id });
   const payload = {
@@ -1073,7 +1102,7 @@ function driveByPath(req: GraphRequest, state: TenantState, rest: string): Match
     return file;
   };
   if (content) {
-    return on(req, "drive", { GET: () => contentRedirect(state, existing()), PUT: () => upload(req, state, path) });
+    return on(req, "drive", { GET: () => contentRedirect(req, state, existing()), PUT: () => upload(req, state, path) });
   }
   return on(req, "drive", { GET: () => itemMetadata(req, state, existing(), "root") });
 }

@@ -1,13 +1,14 @@
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
+import { gzipSync } from "node:zlib";
 
 import { parseBatch, runBatch, type BatchItem, type ItemOutcome } from "./batch";
 import { ControlSurface, isControlPath } from "./control";
 import { DeltaTokens } from "./delta";
 import { routeDownload } from "./download";
 import { FaultQueue, scriptedReply, statusFaultReply } from "./faults";
-import { closeServer, errorReply, GraphError, listen, type Reply, type RequestIds } from "./http";
+import { acceptsGzip, closeServer, errorReply, GraphError, listen, type Reply, type RequestIds } from "./http";
 import { DEMO_CLIENT_ID, startIdentityEmulator, type IdentityEmulator, type IssuedToken } from "./identity";
 import { EmulatedMailbox } from "./mailbox";
 import { ChangeNotifications } from "./notifications";
@@ -410,7 +411,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
             ? { "request-id": requestId }
             : { "request-id": requestId, SPRequestGuid: requestId };
       entry.status = reply.status;
-      write(res, { ...reply, headers: { ...common, ...reply.headers } }, method === "HEAD", fault?.kind === "truncate" || fault?.kind === "stall" ? fault.kind : undefined);
+      const cut = fault?.kind === "truncate" || fault?.kind === "stall" ? fault.kind : undefined;
+      // The download host's ranges stay identity-coded: a 206's Content-Range counts the file's own bytes.
+      // A scripted reply goes on the wire as the test wrote it.
+      const compressible = fault?.kind !== "reply" && (server === "graph" || (server === "download" && reply.status === 200));
+      const coded = compressible && cut === undefined && method !== "HEAD" ? gzipped(reply, req.headers["accept-encoding"]) : reply;
+      write(res, { ...coded, headers: { ...common, ...coded.headers } }, method === "HEAD", cut);
     } finally {
       if (counted) throttle.leave(token);
     }
@@ -528,6 +534,23 @@ function preflight(req: IncomingMessage): Reply {
   const requested = req.headers["access-control-request-headers"];
   if (typeof requested === "string") headers["Access-Control-Allow-Headers"] = requested;
   return { status: 200, headers, body: Buffer.alloc(0), chunked: false };
+}
+
+/**
+ * The reply gzip-coded when the client accepts gzip, as Graph answers clients that send `Accept-Encoding: gzip`;
+ * `Vary` tells caches the coding depends on the request. Never for 204/304 or an empty body (nothing to code).
+ */
+function gzipped(reply: Reply, acceptEncoding: string | string[] | undefined): Reply {
+  if (reply.status === 204 || reply.status === 304 || reply.body.length === 0) return reply;
+  // Already-compressed media (a photo's JPEG, a zip) gains nothing from a second coding.
+  if (/^(image|video|audio)\/|zip/i.test(contentTypeOf(reply))) return reply;
+  const vary = { Vary: "Accept-Encoding" };
+  if (!acceptsGzip(acceptEncoding)) return { ...reply, headers: { ...reply.headers, ...vary } };
+  return { ...reply, headers: { ...reply.headers, ...vary, "Content-Encoding": "gzip" }, body: gzipSync(reply.body) };
+}
+
+function contentTypeOf(reply: Reply): string {
+  return Object.entries(reply.headers).find(([name]) => name.toLowerCase() === "content-type")?.[1] ?? "";
 }
 
 function write(res: ServerResponse, reply: Reply, head: boolean, cut?: "truncate" | "stall"): void {

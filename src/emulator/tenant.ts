@@ -809,6 +809,16 @@ function normalisePath(path: string): string {
   return "/" + path.split("/").filter(Boolean).join("/");
 }
 
+/** A file's eTag: it changes with any change to the item, metadata or content (DC resources/driveitem.md). */
+export function itemETag(file: DriveFile): string {
+  return `"{${file.listItemId}},${file.version}"`;
+}
+
+/** A file's cTag: it changes when the content changes (DC resources/driveitem.md). */
+export function itemCTag(file: DriveFile): string {
+  return `"c:{${file.listItemId}},${file.version}"`;
+}
+
 /** A driveItem as Graph returns it for a OneDrive for Business file (DC driveitem-get.md). */
 export function driveItemJson(file: DriveFile, downloadUrl: string): Entity {
   const name = file.path.slice(file.path.lastIndexOf("/") + 1);
@@ -817,12 +827,12 @@ export function driveItemJson(file: DriveFile, downloadUrl: string): Entity {
   return {
     "@microsoft.graph.downloadUrl": downloadUrl,
     createdDateTime: file.createdDateTime,
-    eTag: `"{${file.listItemId}},${file.version}"`,
+    eTag: itemETag(file),
     id: file.id,
     lastModifiedDateTime: file.lastModifiedDateTime,
     name,
     webUrl: `${MY_SITE}/Documents${file.path.split("/").map(encodeURIComponent).join("/")}`,
-    cTag: `"c:{${file.listItemId}},${file.version}"`,
+    cTag: itemCTag(file),
     size: file.bytes.length,
     createdBy: owner,
     lastModifiedBy: owner,
