@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 
 import { errorReply, GraphError, type Reply, type RequestIds } from "./http";
+import { mulberry32 } from "./random";
 import { unreadableJson } from "./routes";
 import type { BatchItemLogEntry } from "./types";
 
@@ -142,15 +143,7 @@ function itemBody(reply: Reply, method: string): unknown {
 
 /** A PRNG seeded from the batch's request-id: the shuffle is stable per batch and differs between batches. */
 function seededRandom(seed: string): () => number {
-  let state = createHash("sha256").update(seed).digest().readUInt32BE(0);
-  return () => {
-    // mulberry32
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(createHash("sha256").update(seed).digest().readUInt32BE(0));
 }
 
 /** "Individual responses might appear in a different order than the requests" (DC concepts/json-batching.md): never request order. */

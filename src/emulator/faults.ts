@@ -1,3 +1,4 @@
+import { mulberry32 } from "./random";
 import { errorReply, innerErrorDate, type Reply, type RequestIds } from "./http";
 import type { Fault, FaultRule } from "./types";
 
@@ -15,17 +16,6 @@ interface ArmedRule {
   rate?: number;
 }
 
-/** mulberry32: a tiny seeded generator, so a rate fault hits the same requests on every run with the same seed. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Scripted faults, consumed in the order they were added; each rule fires `times` times. */
 export class FaultQueue {
@@ -45,7 +35,7 @@ export class FaultQueue {
     if (!Number.isInteger(skip) || skip < 0) throw new RangeError(`FaultRule.skip must be a non-negative integer, got ${skip}`);
     if (rule.rate !== undefined && !(rule.rate > 0 && rule.rate <= 1)) throw new RangeError(`FaultRule.rate must be a number in (0, 1], got ${rule.rate}`);
     if (rule.seed !== undefined && !Number.isInteger(rule.seed)) throw new RangeError(`FaultRule.seed must be an integer, got ${rule.seed}`);
-    const random = rule.rate === undefined ? {} : { rate: rule.rate, draw: seededRandom(rule.seed ?? 1) };
+    const random = rule.rate === undefined ? {} : { rate: rule.rate, draw: mulberry32(rule.seed ?? 1) };
     this.rules.push({ method: rule.method?.toUpperCase(), path: rule.path, skip, remaining: times, fault: rule.fault, ...random });
   }
 
