@@ -97,6 +97,19 @@ interface StoredEvent {
   attachments?: StoredAttachment[];
 }
 
+/** Reads and writes the stored item's attachments in place. */
+function liveHolder(stored: { attachments?: StoredAttachment[] }, touched: (hasAttachments: boolean) => void): AttachmentHolder {
+  return {
+    get attachments() {
+      return stored.attachments;
+    },
+    set attachments(value) {
+      stored.attachments = value;
+    },
+    touched,
+  };
+}
+
 /** Something attachments hang on: a message or an event. */
 interface AttachmentHolder {
   attachments?: StoredAttachment[];
@@ -290,33 +303,14 @@ export class EmulatedMailbox {
 
   /** A live view of a message's or event's attachments. */
   private holder(box: UserMailbox, parent: "Messages" | "Events", id: string): AttachmentHolder {
-    const now = (): string => iso(this.now());
+    // Adding or removing an attachment changes the item: hasAttachments, lastModifiedDateTime and its changeKey.
+    const touch = <T>(item: T, has: boolean): T => ({ ...item, hasAttachments: has, lastModifiedDateTime: iso(this.now()), changeKey: changeKey() });
     if (parent === "Events") {
       const stored = this.findEvent(box, id);
-      return {
-        get attachments() {
-          return stored.attachments;
-        },
-        set attachments(value) {
-          stored.attachments = value;
-        },
-        touched: (has) => {
-          stored.event = { ...stored.event, hasAttachments: has, lastModifiedDateTime: now(), changeKey: changeKey() };
-        },
-      };
+      return liveHolder(stored, (has) => (stored.event = touch(stored.event, has)));
     }
     const stored = this.findMessage(box, id);
-    return {
-      get attachments() {
-        return stored.attachments;
-      },
-      set attachments(value) {
-        stored.attachments = value;
-      },
-      touched: (has) => {
-        stored.message = { ...stored.message, hasAttachments: has, lastModifiedDateTime: now(), changeKey: changeKey() };
-      },
-    };
+    return liveHolder(stored, (has) => (stored.message = touch(stored.message, has)));
   }
 
   private findMessage(box: UserMailbox, id: string): StoredMessage {
