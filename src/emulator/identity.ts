@@ -16,6 +16,7 @@ import { createServer as createTlsServer } from "node:https";
 
 import { instanceDiscovery, openIdConfiguration } from "./discovery";
 import { closeServer, listen } from "./http";
+import { pairwiseSubject } from "./oidcSubject";
 import { ASSERTION_ALGORITHMS, decodeJwt, isAssertionAlgorithm, unsignedJwt, verifyJwtSignature, type JsonObject } from "./jwt";
 import { publishedSigningKeys } from "./richNotifications";
 import { ME_ID, TENANT_DOMAIN, TENANT_ID, VERIFIED_DOMAINS } from "./tenant";
@@ -823,7 +824,7 @@ export async function startIdentityEmulator(options: IdentityOptions = {}): Prom
       ...(scopes.oidc.includes("email") ? { email: tokenUser.userPrincipalName } : {}),
       ...(nonce !== undefined ? { nonce } : {}),
       oid: tokenUser.id,
-      sub: createHash("sha256").update(`${tokenUser.id}:${app.clientId}`).digest("base64url").slice(0, 43),
+      sub: pairwiseSubject(tokenUser.id, app.clientId),
       tid: tenantId,
       ver: "2.0",
     };
