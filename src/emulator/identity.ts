@@ -1073,7 +1073,7 @@ export async function startIdentityEmulator(options: IdentityOptions = {}): Prom
         // The published signing keys (the JWKS behind every tenant's openid-configuration `jwks_uri`); rich
         // notifications' validation tokens are signed with them.
         const ref = resolveTenant(keys[1]);
-        const body = publishedSigningKeys(publicOrigin ?? origin, ref.kind === "tenant" ? ref.tenant.id : undefined);
+        const body = await publishedSigningKeys(publicOrigin ?? origin, ref.kind === "tenant" ? ref.tenant.id : undefined);
         reply = { status: 200, headers: { "Content-Type": "application/json; charset=utf-8" }, body: JSON.stringify(body) };
       } else if (discovery && (method === "GET" || method === "HEAD")) {
         const ref = resolveTenant(discovery[1]);
