@@ -19,7 +19,7 @@ export async function benchRichNotificationDecryption(count = 100, rounds = 9): 
   const now = Date.now();
   const batch = await buildRichNotifications({ count, audience: APP_ID, tenantId: TENANT_ID, now });
   const contents = batch.body.value.map((item) => (item as { encryptedContent: EncryptedContent }).encryptedContent);
-  const signingKeys = await publishedSigningKeys("https://login.microsoftonline.com");
+  const signingKeys = publishedSigningKeys("https://login.microsoftonline.com");
   const privateKeyPem = batch.certificate.privateKeyPem;
 
   const ours = async () => {

@@ -107,26 +107,34 @@ async function makeSigningKey(): Promise<SigningKey> {
   return { certificate, kid: certificate.thumbprintSha1Base64Url, jwk, x5c };
 }
 
-/** The process-wide signing key of the emulated sign-in host (made once, on first use: RSA key generation is slow). */
-async function processSigningKey(): Promise<SigningKey> {
+/**
+ * Makes the process-wide signing key of the emulated sign-in host, once (RSA key generation is slow, and
+ * asynchronous). The identity emulator awaits it at start, so that publishing the keys stays synchronous.
+ */
+export function prepareValidationTokenKeys(): Promise<void> {
   firstSigningKey ??= makeSigningKey().then((key) => {
     signingKeys.push(key);
   });
-  await firstSigningKey;
-  return signingKeys[signingKeys.length - 1];
+  return firstSigningKey;
+}
+
+function currentSigningKey(): SigningKey {
+  const key = signingKeys[signingKeys.length - 1];
+  if (!key) throw new Error("the emulated sign-in host has no signing key yet: await prepareValidationTokenKeys() first (startIdentityEmulator does)");
+  return key;
 }
 
 /** Tests: a new key signs from now on; the previous one stays published (as during Microsoft's daily rotation). */
 export async function rotateValidationTokenKey(): Promise<string> {
-  await processSigningKey();
+  await prepareValidationTokenKeys();
   signingKeys.push(await makeSigningKey());
   if (signingKeys.length > 2) signingKeys.shift();
-  return (await processSigningKey()).kid;
+  return currentSigningKey().kid;
 }
 
-/** The key id the emulated sign-in host signs validation tokens with. */
-export async function validationTokenKeyId(): Promise<string> {
-  return (await processSigningKey()).kid;
+/** The key id the emulated sign-in host signs validation tokens with (once prepareValidationTokenKeys() is done). */
+export function validationTokenKeyId(): string {
+  return currentSigningKey().kid;
 }
 
 export interface PublishedJwk {
@@ -143,10 +151,10 @@ export interface PublishedJwk {
 /**
  * The body of `{login}/{tenant}/discovery/v2.0/keys`: `{"keys":[{kty, use, kid, x5t, n, e, x5c, issuer}]}`, the shape
  * Microsoft publishes. On `common` (and `organizations`, `consumers`) the issuer is the template
- * `{login}/{tenantid}/v2.0`; on a tenant it names the tenant.
+ * `{login}/{tenantid}/v2.0`; on a tenant it names the tenant. Once prepareValidationTokenKeys() is done.
  */
-export async function publishedSigningKeys(loginOrigin: string, tenantId?: string): Promise<{ keys: PublishedJwk[] }> {
-  await processSigningKey();
+export function publishedSigningKeys(loginOrigin: string, tenantId?: string): { keys: PublishedJwk[] } {
+  currentSigningKey();
   return {
     keys: signingKeys.map((key) => ({
       kty: "RSA",
@@ -178,7 +186,8 @@ export interface ValidationTokenOptions {
  * host's published keys. Graph sends one per app and tenant pair of the items in a POST.
  */
 export async function signValidationToken(options: ValidationTokenOptions): Promise<string> {
-  const key = await processSigningKey();
+  await prepareValidationTokenKeys();
+  const key = currentSigningKey();
   const iat = Math.floor(options.now / 1000);
   const issuer = `https://sts.windows.net/${options.tenantId}/`;
   const payload = {

@@ -199,11 +199,11 @@ describe("validation tokens against the sign-in host's published keys", () => {
     verifyValidationTokens(tokens, { audience: APP_ID, signingKeys: await keys(), now: NOW + 60_000, ...extra });
 
   it("publishes the key set in Microsoft's shape at /common and /{tenant}/discovery/v2.0/keys", async () => {
-    const common = (await (await fetch(`${emulator.loginOrigin}/common/discovery/v2.0/keys`)).json()) as Awaited<ReturnType<typeof publishedSigningKeys>>;
+    const common = (await (await fetch(`${emulator.loginOrigin}/common/discovery/v2.0/keys`)).json()) as ReturnType<typeof publishedSigningKeys>;
     expect(common.keys).toHaveLength(1);
     const [key] = common.keys;
     expect(Object.keys(key).sort()).toEqual(["e", "issuer", "kid", "kty", "n", "use", "x5c", "x5t"]);
-    expect(key).toMatchObject({ kty: "RSA", use: "sig", e: "AQAB", kid: await validationTokenKeyId(), issuer: "https://login.microsoftonline.com/{tenantid}/v2.0" });
+    expect(key).toMatchObject({ kty: "RSA", use: "sig", e: "AQAB", kid: validationTokenKeyId(), issuer: "https://login.microsoftonline.com/{tenantid}/v2.0" });
     // x5t is the certificate's SHA-1 in base64url, and the certificate holds the same public key as n/e.
     const x509 = new X509Certificate(Buffer.from(key.x5c[0], "base64"));
     expect(key.x5t).toBe(Buffer.from(x509.fingerprint.replace(/:/g, ""), "hex").toString("base64url"));
@@ -218,7 +218,7 @@ describe("validation tokens against the sign-in host's published keys", () => {
 
   it("fetches the keys once over HTTP through MS_GRAPH_LOGIN_URL and caches them for an hour", async () => {
     const first = await keys();
-    expect(first.keys[0].kid).toBe(await validationTokenKeyId());
+    expect(first.keys[0].kid).toBe(validationTokenKeyId());
     expect(keyRequests()).toEqual([expect.objectContaining({ method: "GET", url: "/common/discovery/v2.0/keys", status: 200 })]);
 
     await Promise.all([keys(), keys()]);
@@ -328,7 +328,7 @@ describe("validation tokens against the sign-in host's published keys", () => {
   it("rejects a token whose signature does not verify: another key under the published kid, or an altered payload", async () => {
     const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
     const claims = { aud: APP_ID, iss: `https://sts.windows.net/${TENANT_ID}/`, exp: Math.floor(NOW / 1000) + 3600, appid: CHANGE_TRACKING_APP_ID };
-    const forged = signJwt({ typ: "JWT", alg: "RS256", kid: await validationTokenKeyId() }, claims, privateKey.export({ type: "pkcs8", format: "pem" }).toString());
+    const forged = signJwt({ typ: "JWT", alg: "RS256", kid: validationTokenKeyId() }, claims, privateKey.export({ type: "pkcs8", format: "pem" }).toString());
     expect(await asyncFailure(verify([forged]))).toEqual({
       problem: "badTokenSignature",
       message: "the validation token has a signature that does not verify with the Microsoft sign-in host's key: it was forged or altered",
