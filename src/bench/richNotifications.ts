@@ -17,7 +17,7 @@ const ms = () => Number(process.hrtime.bigint()) / 1e6;
 
 export async function benchRichNotificationDecryption(count = 100, rounds = 9): Promise<Row[]> {
   const now = Date.now();
-  const batch = buildRichNotifications({ count, audience: APP_ID, tenantId: TENANT_ID, now });
+  const batch = await buildRichNotifications({ count, audience: APP_ID, tenantId: TENANT_ID, now });
   const contents = batch.body.value.map((item) => (item as { encryptedContent: EncryptedContent }).encryptedContent);
   const signingKeys = publishedSigningKeys("https://login.microsoftonline.com");
   const privateKeyPem = batch.certificate.privateKeyPem;

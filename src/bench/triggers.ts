@@ -125,7 +125,7 @@ export async function benchChangeNotificationTrigger(options: { notifications?: 
   const previousLogin = process.env[LOGIN_URL_ENV];
   process.env[LOGIN_URL_ENV] = emulator.loginOrigin;
   try {
-    const batch = buildRichNotifications({ count: richCount, audience: APP_ID, tenantId: TENANT_ID, clientState: CLIENT_STATE });
+    const batch = await buildRichNotifications({ count: richCount, audience: APP_ID, tenantId: TENANT_ID, clientState: CLIENT_STATE });
     for (const item of batch.body.value as Array<Record<string, unknown>>) item.subscriptionId = SUBSCRIPTION_ID;
     const richBody = JSON.stringify(batch.body);
     const richContext = { logger: quiet, crossFlowState: { [`${STATE_KEY_PREFIX}${FLOW.stableId}`]: state({ includeResourceData: true }) }, flow: FLOW };

@@ -41,8 +41,8 @@ let cert: TestCertificate;
 let otherCert: TestCertificate;
 
 beforeAll(async () => {
-  cert = makeTestCertificate();
-  otherCert = makeTestCertificate({ commonName: "Not Registered" });
+  cert = await makeTestCertificate();
+  otherCert = await makeTestCertificate({ commonName: "Not Registered" });
   em = await startIdentityEmulator({
     now: () => now,
     tenants: [

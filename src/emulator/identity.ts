@@ -18,7 +18,7 @@ import { instanceDiscovery, openIdConfiguration } from "./discovery";
 import { closeServer, listen } from "./http";
 import { pairwiseSubject } from "./oidcSubject";
 import { ASSERTION_ALGORITHMS, decodeJwt, isAssertionAlgorithm, unsignedJwt, verifyJwtSignature, type JsonObject } from "./jwt";
-import { publishedSigningKeys } from "./richNotifications";
+import { prepareValidationTokenKeys, publishedSigningKeys } from "./richNotifications";
 import { ME_ID, TENANT_DOMAIN, TENANT_ID, VERIFIED_DOMAINS } from "./tenant";
 import type { TlsCredentials } from "./types";
 
@@ -553,6 +553,8 @@ export async function startIdentityEmulator(options: IdentityOptions = {}): Prom
   const clock = options.now ?? Date.now;
   const lifetime = options.tokenLifetimeSeconds ?? 3599;
   if (!Number.isInteger(lifetime) || lifetime <= 0) throw new RangeError(`tokenLifetimeSeconds must be a positive integer, got ${lifetime}`);
+  // The keys it publishes (discovery/v2.0/keys) are made asynchronously, once per process: before the first request.
+  await prepareValidationTokenKeys();
   const refreshInactiveMs = (options.refreshTokenInactiveSeconds ?? DEFAULT_REFRESH_INACTIVE_SECONDS) * 1000;
   const graph = normalizeResource(options.graphResource ?? GRAPH_RESOURCE);
   const publicOrigin = options.publicOrigin ?? LOGIN_ORIGIN_OF_RESOURCE[graph];

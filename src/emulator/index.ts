@@ -57,6 +57,7 @@ export {
   CHANGE_TRACKING_APP_ID,
   encryptResourceData,
   parseEncryptionCertificate,
+  prepareValidationTokenKeys,
   publishedSigningKeys,
   rotateValidationTokenKey,
   signValidationToken,

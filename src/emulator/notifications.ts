@@ -50,7 +50,7 @@ export type LifecycleEvent = "reauthorizationRequired" | "subscriptionRemoved" |
 /** What an item of a subscription with includeResourceData carries, and the POST's validation tokens. */
 export interface RichNotifications {
   encryptedContent(sub: EmulatedSubscription, resource: Entity): EncryptedContent;
-  validationToken(sub: EmulatedSubscription): string;
+  validationToken(sub: EmulatedSubscription): Promise<string>;
 }
 
 /**
@@ -220,7 +220,10 @@ export class NotificationHub {
         const rich = this.options.rich;
         const richSubs = [...new Set(items.map((p) => p.subscriptionId))].map((id) => live.get(id)).filter((s) => s?.includeResourceData);
         // One validation token per app and tenant in the POST (DC change-notifications-with-resource-data.md).
-        if (rich && richSubs.length > 0) body.validationTokens = [...new Map(richSubs.map((s) => [s?.applicationId, s])).values()].map((s) => rich.validationToken(s as EmulatedSubscription));
+        if (rich && richSubs.length > 0) {
+          const oneSubPerApp = [...new Map(richSubs.map((s) => [s?.applicationId, s])).values()];
+          body.validationTokens = await Promise.all(oneSubPerApp.map((s) => rich.validationToken(s as EmulatedSubscription)));
+        }
         const entry = await this.post("notification", url, body);
         if (entry.delivered) {
           this.backoff.delete(url);

@@ -97,32 +97,44 @@ interface SigningKey {
 
 // Published keys, newest last; the newest signs. Microsoft publishes several keys at once and rotates them.
 const signingKeys: SigningKey[] = [];
+let firstSigningKey: Promise<void> | undefined;
 
-function makeSigningKey(): SigningKey {
+async function makeSigningKey(): Promise<SigningKey> {
   // Microsoft's token-signing certificates are issued to this name.
-  const certificate = makeTestCertificate({ commonName: "accounts.accesscontrol.windows.net" });
+  const certificate = await makeTestCertificate({ commonName: "accounts.accesscontrol.windows.net" });
   const x5c = base64DerOf(certificate.certificatePem);
   const jwk = new X509Certificate(Buffer.from(x5c, "base64")).publicKey.export({ format: "jwk" });
   return { certificate, kid: certificate.thumbprintSha1Base64Url, jwk, x5c };
 }
 
-/** The process-wide signing key of the emulated sign-in host (made on first use: RSA key generation is slow). */
-function processSigningKey(): SigningKey {
-  if (signingKeys.length === 0) signingKeys.push(makeSigningKey());
-  return signingKeys[signingKeys.length - 1];
+/**
+ * Makes the process-wide signing key of the emulated sign-in host, once (RSA key generation is slow, and
+ * asynchronous). The identity emulator awaits it at start, so that publishing the keys stays synchronous.
+ */
+export function prepareValidationTokenKeys(): Promise<void> {
+  firstSigningKey ??= makeSigningKey().then((key) => {
+    signingKeys.push(key);
+  });
+  return firstSigningKey;
+}
+
+function currentSigningKey(): SigningKey {
+  const key = signingKeys[signingKeys.length - 1];
+  if (!key) throw new Error("the emulated sign-in host has no signing key yet: await prepareValidationTokenKeys() first (startIdentityEmulator does)");
+  return key;
 }
 
 /** Tests: a new key signs from now on; the previous one stays published (as during Microsoft's daily rotation). */
-export function rotateValidationTokenKey(): string {
-  processSigningKey();
-  signingKeys.push(makeSigningKey());
+export async function rotateValidationTokenKey(): Promise<string> {
+  await prepareValidationTokenKeys();
+  signingKeys.push(await makeSigningKey());
   if (signingKeys.length > 2) signingKeys.shift();
-  return processSigningKey().kid;
+  return currentSigningKey().kid;
 }
 
-/** The key id the emulated sign-in host signs validation tokens with. */
+/** The key id the emulated sign-in host signs validation tokens with (once prepareValidationTokenKeys() is done). */
 export function validationTokenKeyId(): string {
-  return processSigningKey().kid;
+  return currentSigningKey().kid;
 }
 
 export interface PublishedJwk {
@@ -139,10 +151,10 @@ export interface PublishedJwk {
 /**
  * The body of `{login}/{tenant}/discovery/v2.0/keys`: `{"keys":[{kty, use, kid, x5t, n, e, x5c, issuer}]}`, the shape
  * Microsoft publishes. On `common` (and `organizations`, `consumers`) the issuer is the template
- * `{login}/{tenantid}/v2.0`; on a tenant it names the tenant.
+ * `{login}/{tenantid}/v2.0`; on a tenant it names the tenant. Once prepareValidationTokenKeys() is done.
  */
 export function publishedSigningKeys(loginOrigin: string, tenantId?: string): { keys: PublishedJwk[] } {
-  processSigningKey();
+  currentSigningKey();
   return {
     keys: signingKeys.map((key) => ({
       kty: "RSA",
@@ -173,8 +185,9 @@ export interface ValidationTokenOptions {
  * to the subscribing app (`aud`), from Microsoft Graph Change Tracking (`appid`), RS256 with a `kid` of the sign-in
  * host's published keys. Graph sends one per app and tenant pair of the items in a POST.
  */
-export function signValidationToken(options: ValidationTokenOptions): string {
-  const key = processSigningKey();
+export async function signValidationToken(options: ValidationTokenOptions): Promise<string> {
+  await prepareValidationTokenKeys();
+  const key = currentSigningKey();
   const iat = Math.floor(options.now / 1000);
   const issuer = `https://sts.windows.net/${options.tenantId}/`;
   const payload = {
@@ -221,9 +234,9 @@ export interface RichNotificationBatchOptions {
  * Builds `count` rich notifications for one subscription, as one delivery POST would carry them (bench and tests):
  * each item with its own symmetric key, one validation token for the app and tenant pair.
  */
-export function buildRichNotifications(options: RichNotificationBatchOptions): RichNotificationBatch {
+export async function buildRichNotifications(options: RichNotificationBatchOptions): Promise<RichNotificationBatch> {
   const now = options.now ?? Date.now();
-  const certificate = options.certificate ?? makeTestCertificate();
+  const certificate = options.certificate ?? (await makeTestCertificate());
   const encryptionCertificate = parseEncryptionCertificate(base64DerOf(certificate.certificatePem));
   const encryptionCertificateId = "bench-certificate";
   const subscriptionId = randomUUID();
@@ -253,7 +266,7 @@ export function buildRichNotifications(options: RichNotificationBatchOptions): R
     };
   });
   return {
-    body: { value, validationTokens: [signValidationToken({ audience: options.audience, tenantId: options.tenantId, now })] },
+    body: { value, validationTokens: [await signValidationToken({ audience: options.audience, tenantId: options.tenantId, now })] },
     certificate,
     encryptionCertificateId,
   };

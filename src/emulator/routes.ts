@@ -1,5 +1,7 @@
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import type { IncomingHttpHeaders } from "node:http";
+import { join } from "node:path";
 
 import type { Message } from "@microsoft/microsoft-graph-types";
 
@@ -18,7 +20,6 @@ import {
   type SubscriptionStore,
 } from "./subscriptions";
 import type { ConflictBehavior, DriveTarget, UploadSessions } from "./uploadSessions";
-import { PHOTO_SIZE, PROFILE_PHOTO } from "./photo";
 import { expandGroup, expandUser, getManager, groupExpansions, listMemberOf, listMembers, userExpansions, type DirectoryView } from "./relationships";
 import { emptyReply, entityTags, errorReply, GraphError, innerErrorDate, jsonReply, textReply, type Reply, type RequestIds, type Workload } from "./http";
 import {
@@ -501,6 +502,12 @@ function matchRoute(original: GraphRequest, state: TenantState): Match {
   throw segmentNotFound(segments[0]);
 }
 
+/** 48×48, the smallest of the sizes Office 365 serves profile photos in (DC profilephoto-get.md). */
+const PHOTO_SIZE = 48;
+/** Every user's photo: a committed 48×48 baseline JPEG (one flat grey), read once. The emulator runs from source, never bundled. */
+const PROFILE_PHOTO = readFileSync(join(__dirname, "assets", "profile-photo.jpg"));
+const PROFILE_PHOTO_ETAG = `"${createHash("sha256").update(PROFILE_PHOTO).digest("hex").slice(0, 8).toUpperCase()}"`;
+
 /**
  * /users/{id}/photo (profilePhoto metadata) and /photo/$value (the JPEG bytes), DC profilephoto-get.md. A user
  * without a photo gets the 404 Graph answers: code ImageNotFound with the profile service's exception text.
@@ -513,7 +520,6 @@ function photoRoute(req: GraphRequest, state: TenantState, key: string, rest: st
     }
     return user;
   };
-  const etag = `"${createHash("sha256").update(PROFILE_PHOTO).digest("hex").slice(0, 8).toUpperCase()}"`;
   if (rest.length === 0) {
     return on(req, "outlook", {
       GET: () => {
@@ -521,7 +527,7 @@ function photoRoute(req: GraphRequest, state: TenantState, key: string, rest: st
         const payload = {
           "@odata.context": `${state.origin}/${req.version}/$metadata#users('${String(user.id)}')/photo/$entity`,
           "@odata.mediaContentType": "image/jpeg",
-          "@odata.mediaEtag": etag,
+          "@odata.mediaEtag": PROFILE_PHOTO_ETAG,
           id: `${PHOTO_SIZE}X${PHOTO_SIZE}`,
           width: PHOTO_SIZE,
           height: PHOTO_SIZE,
@@ -534,7 +540,7 @@ function photoRoute(req: GraphRequest, state: TenantState, key: string, rest: st
     return on(req, "outlook", {
       GET: () => {
         photoOf();
-        return { ...emptyReply(200, "outlook", { headers: { "Content-Type": "image/jpeg", ETag: etag } }), body: PROFILE_PHOTO };
+        return { ...emptyReply(200, "outlook", { headers: { "Content-Type": "image/jpeg", ETag: PROFILE_PHOTO_ETAG } }), body: PROFILE_PHOTO };
       },
     });
   }

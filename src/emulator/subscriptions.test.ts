@@ -6,7 +6,7 @@
 import { constants, createDecipheriv, createHmac, privateDecrypt } from "node:crypto";
 
 import { base64DerOf, DEMO_CLIENT_ID, DEMO_TOKEN, startEmulator, type GraphEmulator } from "./index";
-import { makeTestCertificate } from "./x509";
+import { makeTestCertificate, type TestCertificate } from "./x509";
 import { startReceiver, type Receiver } from "./testReceiver";
 import { ME_ID, TENANT_ID, userIdFor } from "./tenant";
 
@@ -15,10 +15,12 @@ let hook: Receiver;
 let other: Receiver;
 let virtualMs = 0;
 const MINUTE = 60_000;
-const certificate = makeTestCertificate();
-const encryptionCertificate = base64DerOf(certificate.certificatePem);
+let certificate: TestCertificate;
+let encryptionCertificate: string;
 
 beforeAll(async () => {
+  certificate = await makeTestCertificate();
+  encryptionCertificate = base64DerOf(certificate.certificatePem);
   em = await startEmulator({ now: () => Date.now() + virtualMs, notifications: { validationTimeoutMs: 300, deliveryTimeoutMs: 300 } });
   hook = await startReceiver("/hook?flow=42");
   other = await startReceiver("/other");

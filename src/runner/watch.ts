@@ -62,9 +62,9 @@ async function makeChange(emulator: GraphEmulator, resource: string, print: (lin
   }
 }
 
-function richParams(rich: boolean | undefined): Record<string, unknown> {
+async function richParams(rich: boolean | undefined): Promise<Record<string, unknown>> {
   if (!rich) return {};
-  const certificate = makeTestCertificate({ commonName: "graph-notifications" });
+  const certificate = await makeTestCertificate({ commonName: "graph-notifications" });
   return { includeResourceData: true, encryptionCertificate: `${certificate.certificatePem}\n${certificate.privateKeyPem}`, encryptionCertificateId: "watch" };
 }
 
@@ -99,7 +99,7 @@ export async function watch(resource: string, options: WatchOptions): Promise<Wa
   const received: unknown[] = [];
   const host = await startFlowHost({
     triggerKey: "changeNotifications",
-    params: { connection, resource, changeTypes: [...supportedChangeTypes(resource)], ...richParams(options.rich) },
+    params: { connection, resource, changeTypes: [...supportedChangeTypes(resource)], ...(await richParams(options.rich)) },
     logger,
   });
   let subscriptionId: string | undefined;

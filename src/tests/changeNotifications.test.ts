@@ -410,8 +410,8 @@ describe("scheduled renewal", () => {
 
 describe("rich notifications (resource data)", () => {
   let certificate: TestCertificate;
-  beforeAll(() => {
-    certificate = makeTestCertificate();
+  beforeAll(async () => {
+    certificate = await makeTestCertificate();
     process.env[LOGIN_URL_ENV] = env.emulator.loginOrigin;
   });
   afterAll(() => {
@@ -430,9 +430,9 @@ describe("rich notifications (resource data)", () => {
     });
 
   /** What Graph would POST for our subscription: `count` messages encrypted with our certificate, one validation token. */
-  function graphDelivery(h: FlowHost, count: number, audience?: string) {
+  async function graphDelivery(h: FlowHost, count: number, audience?: string) {
     const state = stateOf(h);
-    const { body } = buildRichNotifications({
+    const { body } = await buildRichNotifications({
       count,
       audience: audience ?? (state.applicationId as string),
       tenantId: TENANT_ID,
@@ -459,7 +459,7 @@ describe("rich notifications (resource data)", () => {
     const h = await richFlow();
     await h.deploy();
     const before = env.graphRequests().length;
-    const answer = await post(h.url, JSON.stringify(graphDelivery(h, 3)));
+    const answer = await post(h.url, JSON.stringify(await graphDelivery(h, 3)));
     expect(answer.status).toBe(202);
     const { branch, data } = outputOf(h.executions.at(-1)!);
     expect(branch).toBe(BRANCHES.notification);
@@ -489,7 +489,7 @@ describe("rich notifications (resource data)", () => {
   it("drops an item whose data was tampered with, and keeps the others", async () => {
     const h = await richFlow();
     await h.deploy();
-    const body = graphDelivery(h, 3);
+    const body = await graphDelivery(h, 3);
     const data = Buffer.from(body.value[1].encryptedContent.data, "base64");
     data[0] ^= 0xff;
     body.value[1].encryptedContent.data = data.toString("base64");
@@ -503,7 +503,7 @@ describe("rich notifications (resource data)", () => {
   it("drops every item of a POST whose validation token is for another app (wrong audience)", async () => {
     const h = await richFlow();
     await h.deploy();
-    const answer = await post(h.url, JSON.stringify(graphDelivery(h, 2, "11111111-2222-3333-4444-555555555555")));
+    const answer = await post(h.url, JSON.stringify(await graphDelivery(h, 2, "11111111-2222-3333-4444-555555555555")));
     expect(answer.status).toBe(202);
     const { branch, data } = outputOf(h.executions.at(-1)!);
     expect(branch).toBe(BRANCHES.ignored);
@@ -515,7 +515,7 @@ describe("rich notifications (resource data)", () => {
   it("drops encrypted items that come without validation tokens", async () => {
     const h = await richFlow();
     await h.deploy();
-    const body = graphDelivery(h, 1) as { value: unknown[]; validationTokens?: string[] };
+    const body = (await graphDelivery(h, 1)) as { value: unknown[]; validationTokens?: string[] };
     delete body.validationTokens;
     await post(h.url, JSON.stringify(body));
     expect(outputOf(h.executions.at(-1)!).data.dropped).toEqual({ forged: 0, unknownSubscription: 0, unverified: 1 });

@@ -9,7 +9,7 @@ import { clearCertificateTokenCache } from "../client/certificate";
 import { clock } from "../client/clock";
 import { LOGIN_URL_ENV } from "../client/hosts";
 import { DEMO_CLIENT_ID, DEMO_CLIENT_SECRET } from "../emulator";
-import { makeTestCertificate } from "../emulator/x509";
+import { makeTestCertificate, type TestCertificate } from "../emulator/x509";
 import { signIn } from "../runner/login";
 import { failureOf, harness, useEmulator } from "./support";
 
@@ -169,12 +169,14 @@ describe("OAuth 2.0 Authorization Code: the cloud checks", () => {
 });
 
 describe("Certificate Credentials", () => {
-  const certificate = makeTestCertificate();
-  const pem = `${certificate.certificatePem}\n${certificate.privateKeyPem}`;
+  let certificate: TestCertificate;
+  let pem: string;
   const clientId = "5d2c8a14-7b3e-4f09-9c61-2e8d4b7a1f35";
   const realNow = clock.now;
 
-  beforeAll(() => {
+  beforeAll(async () => {
+    certificate = await makeTestCertificate();
+    pem = `${certificate.certificatePem}\n${certificate.privateKeyPem}`;
     env.emulator.identity!.registerApp({ clientId, certificatePem: certificate.certificatePem });
   });
   beforeEach(() => {
@@ -244,7 +246,7 @@ describe("Certificate Credentials", () => {
   });
 
   it("carries Entra's AADSTS code when the certificate is not the registered one", async () => {
-    const other = makeTestCertificate();
+    const other = await makeTestCertificate();
     const error = await failureOf(run(certConnection({ certificate: `${other.certificatePem}\n${other.privateKeyPem}` }), { url: "/users" }));
     expect(error.message).toMatch(/refused the certificate sign-in: 401 invalid_client: AADSTS700027: /);
   });
@@ -253,10 +255,10 @@ describe("Certificate Credentials", () => {
     ["no certificate", "hello", /^Certificate: no '-----BEGIN CERTIFICATE-----' block was found/],
     ["no key", () => certificate.certificatePem, /^Certificate: no private key was found/],
     ["an encrypted key", () => `${certificate.certificatePem}\n-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----`, /^Certificate: the private key is encrypted/],
-    ["another certificate's key", () => `${certificate.certificatePem}\n${makeTestCertificate().privateKeyPem}`, /^Certificate: the private key does not belong to the certificate/],
+    ["another certificate's key", async () => `${certificate.certificatePem}\n${(await makeTestCertificate()).privateKeyPem}`, /^Certificate: the private key does not belong to the certificate/],
     ["a garbled certificate", () => `-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n${certificate.privateKeyPem}`, /^Certificate: the certificate block is not a valid X\.509 certificate/],
   ])("refuses %s before any sign-in", async (_what, value, message) => {
-    const text = typeof value === "function" ? value() : value;
+    const text = typeof value === "function" ? await value() : value;
     const error = await failureOf(run(certConnection({ certificate: text }), { url: "/users" }));
     expect(error.message).toMatch(message);
     expect(env.emulator.identity!.log).toHaveLength(0);

@@ -218,7 +218,7 @@ describe("@azure/identity against the emulator's sign-in host", () => {
   });
 
   it("ClientCertificateCredential signs an assertion the emulator verifies against the registered certificate", async () => {
-    const certificate = makeTestCertificate();
+    const certificate = await makeTestCertificate();
     const clientId = randomUUID();
     emulator.identity?.registerApp({ clientId, certificatePem: certificate.certificatePem });
     const credential = new ClientCertificateCredential(TENANT_ID, clientId, { certificate: `${certificate.certificatePem}${certificate.privateKeyPem}` }, options());

@@ -10,7 +10,7 @@ import { clearCertificateTokenCache } from "../client/certificate";
 import { GraphRequestError } from "../client/errors";
 import { LOGIN_URL_ENV } from "../client/hosts";
 import { DEMO_CLIENT_ID, DEMO_CLIENT_SECRET } from "../emulator";
-import { makeTestCertificate } from "../emulator/x509";
+import { makeTestCertificate, type TestCertificate } from "../emulator/x509";
 import { handleGraphError } from "../errorHook";
 import { failureOf, harness, rawRequest, runAction, useEmulator } from "./support";
 
@@ -32,7 +32,7 @@ describe("Certificate Credentials: an expired certificate", () => {
     delete process.env[LOGIN_URL_ENV];
   });
 
-  function connectionWith(certificate: ReturnType<typeof makeTestCertificate>) {
+  function connectionWith(certificate: TestCertificate) {
     // Registered, so that only the component's own check can stop the sign-in.
     env.emulator.identity!.registerApp({ clientId, certificatePem: certificate.certificatePem });
     return createConnection(certificateCredentials, {
@@ -45,7 +45,7 @@ describe("Certificate Credentials: an expired certificate", () => {
 
   it("is refused before any sign-in, with the date it expired", async () => {
     const notAfter = new Date(Math.floor((Date.now() - DAY) / 1000) * 1000);
-    const expired = makeTestCertificate({ notBefore: new Date(notAfter.getTime() - 365 * DAY), notAfter });
+    const expired = await makeTestCertificate({ notBefore: new Date(notAfter.getTime() - 365 * DAY), notAfter });
     const error = await failureOf(run(connectionWith(expired), { url: "/users" }));
     expect(error.message).toBe(
       `Certificate: the certificate expired on ${notAfter.toISOString()}; upload a new one to the app registration and here`,
@@ -55,7 +55,7 @@ describe("Certificate Credentials: an expired certificate", () => {
   });
 
   it("is still accepted on its last day", async () => {
-    const lastDay = makeTestCertificate({ notBefore: new Date(Date.now() - 365 * DAY), notAfter: new Date(Date.now() + 3_600_000) });
+    const lastDay = await makeTestCertificate({ notBefore: new Date(Date.now() - 365 * DAY), notAfter: new Date(Date.now() + 3_600_000) });
     await run(connectionWith(lastDay), { url: "/users", queryParams: [{ key: "$top", value: "1" }] });
     expect(env.emulator.identity!.log.map((e) => e.status)).toEqual([200]);
     expect(env.graphRequests().map((e) => e.status)).toEqual([200]);

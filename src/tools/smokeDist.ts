@@ -52,7 +52,7 @@ async function appToken(emulator: GraphEmulator): Promise<string> {
 }
 
 async function connectionsFor(emulator: GraphEmulator): Promise<Record<string, Connection>> {
-  const certificate = makeTestCertificate();
+  const certificate = await makeTestCertificate();
   const certificateClientId = "3f9b1c7e-5a2d-4e8f-9b06-7d1c2e4a8f53";
   emulator.identity!.registerApp({ clientId: certificateClientId, certificatePem: certificate.certificatePem });
   const value = (key: string, fields: Record<string, unknown>, token?: Record<string, unknown>): Connection => ({ key, configVarKey: "", fields, token });

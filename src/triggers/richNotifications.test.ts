@@ -38,9 +38,9 @@ const MESSAGE = { "@odata.type": "#microsoft.graph.message", id: "AAMkAGI2TAAA="
 let certificate: TestCertificate;
 let otherCertificate: TestCertificate;
 
-beforeAll(() => {
-  certificate = makeTestCertificate();
-  otherCertificate = makeTestCertificate();
+beforeAll(async () => {
+  certificate = await makeTestCertificate();
+  otherCertificate = await makeTestCertificate();
 });
 
 /** What the test expects a call to fail with: the problem code and a piece of the message. */
@@ -260,17 +260,17 @@ describe("validation tokens against the sign-in host's published keys", () => {
   });
 
   it("accepts a valid token and returns its claims", async () => {
-    const [claims] = await verify([token()], { tenantIds: [TENANT_ID] });
+    const [claims] = await verify([await token()], { tenantIds: [TENANT_ID] });
     expect(claims).toMatchObject({ aud: APP_ID, iss: `https://sts.windows.net/${TENANT_ID}/`, appid: CHANGE_TRACKING_APP_ID, tid: TENANT_ID, ver: "1.0" });
   });
 
   it("accepts a v2.0-style token whose publisher is in azp", async () => {
-    const v2 = token({ appid: undefined, azp: CHANGE_TRACKING_APP_ID, ver: "2.0" });
+    const v2 = await token({ appid: undefined, azp: CHANGE_TRACKING_APP_ID, ver: "2.0" });
     await expect(verify([v2])).resolves.toHaveLength(1);
   });
 
   it("rejects a token for another app (audience)", async () => {
-    const other = signValidationToken({ audience: "11111111-2222-3333-4444-555555555555", tenantId: TENANT_ID, now: NOW });
+    const other = await signValidationToken({ audience: "11111111-2222-3333-4444-555555555555", tenantId: TENANT_ID, now: NOW });
     expect(await asyncFailure(verify([other]))).toEqual({
       problem: "wrongAudience",
       message: `the validation token is for app '11111111-2222-3333-4444-555555555555', not for this connection's client id '${APP_ID}'`,
@@ -278,42 +278,42 @@ describe("validation tokens against the sign-in host's published keys", () => {
   });
 
   it("rejects a token from another issuer, or from a tenant the items do not name", async () => {
-    expect(await asyncFailure(verify([token({ iss: "https://login.example.com/evil/" })]))).toEqual({
+    expect(await asyncFailure(verify([await token({ iss: "https://login.example.com/evil/" })]))).toEqual({
       problem: "wrongIssuer",
       message: "the validation token was issued by 'https://login.example.com/evil/', expected https://sts.windows.net/{tenant id}/ (Microsoft identity platform)",
     });
     const otherTenant = "aaaabbbb-0000-cccc-1111-dddd2222eeee";
-    expect(await asyncFailure(verify([token({}, otherTenant)], { tenantIds: [TENANT_ID] }))).toEqual({
+    expect(await asyncFailure(verify([await token({}, otherTenant)], { tenantIds: [TENANT_ID] }))).toEqual({
       problem: "wrongIssuer",
       message: `the validation token was issued by 'https://sts.windows.net/${otherTenant}/', expected https://sts.windows.net/${TENANT_ID}/`,
     });
     // iss and tid must agree.
-    expect((await asyncFailure(verify([token({ tid: otherTenant })]))).problem).toBe("wrongIssuer");
+    expect((await asyncFailure(verify([await token({ tid: otherTenant })]))).problem).toBe("wrongIssuer");
   });
 
   it("rejects a token that another app (not Graph Change Tracking) obtained: appid / azp", async () => {
     const stranger = "22222222-3333-4444-5555-666666666666";
-    expect(await asyncFailure(verify([token({ appid: stranger })]))).toEqual({
+    expect(await asyncFailure(verify([await token({ appid: stranger })]))).toEqual({
       problem: "wrongPublisher",
       message: `the validation token was issued to app '${stranger}', not to Microsoft Graph Change Tracking (${CHANGE_TRACKING_APP_ID}): another app, not Microsoft Graph, sent this notification`,
     });
-    expect((await asyncFailure(verify([token({ appid: undefined, azp: stranger })]))).problem).toBe("wrongPublisher");
-    expect((await asyncFailure(verify([token({ appid: undefined })]))).problem).toBe("wrongPublisher");
+    expect((await asyncFailure(verify([await token({ appid: undefined, azp: stranger })]))).problem).toBe("wrongPublisher");
+    expect((await asyncFailure(verify([await token({ appid: undefined })]))).problem).toBe("wrongPublisher");
   });
 
   it("rejects an expired token (beyond 5 minutes of clock skew) and names when it expired", async () => {
     const expiresAt = NOW + 3600_000;
-    await expect(verify([token()], { now: expiresAt + 299_000 })).resolves.toHaveLength(1);
-    expect(await asyncFailure(verify([token()], { now: expiresAt + 301_000 }))).toEqual({
+    await expect(verify([await token()], { now: expiresAt + 299_000 })).resolves.toHaveLength(1);
+    expect(await asyncFailure(verify([await token()], { now: expiresAt + 301_000 }))).toEqual({
       problem: "tokenExpired",
       message: `the validation token expired at ${new Date(expiresAt).toISOString()}`,
     });
     // A token whose nbf is ahead of our clock by more than the skew is not valid yet.
-    expect((await asyncFailure(verify([token()], { now: NOW - 301_000 }))).problem).toBe("tokenNotYetValid");
+    expect((await asyncFailure(verify([await token()], { now: NOW - 301_000 }))).problem).toBe("tokenNotYetValid");
   });
 
   it("rejects a token signed with a key the sign-in host does not publish", async () => {
-    const stranger = makeTestCertificate();
+    const stranger = await makeTestCertificate();
     const forged = signJwt(
       { typ: "JWT", alg: "RS256", kid: "not-a-published-kid" },
       { aud: APP_ID, iss: `https://sts.windows.net/${TENANT_ID}/`, exp: Math.floor(NOW / 1000) + 3600, appid: CHANGE_TRACKING_APP_ID },
@@ -334,14 +334,14 @@ describe("validation tokens against the sign-in host's published keys", () => {
       message: "the validation token has a signature that does not verify with the Microsoft sign-in host's key: it was forged or altered",
     });
 
-    const [header, , signature] = token().split(".");
+    const [header, , signature] = (await token()).split(".");
     const altered = Buffer.from(JSON.stringify({ ...claims, aud: APP_ID, tid: TENANT_ID, extra: 1 })).toString("base64url");
     expect((await asyncFailure(verify([`${header}.${altered}.${signature}`]))).problem).toBe("badTokenSignature");
   });
 
   it("checks every token and names the one that failed", async () => {
-    const bad = signValidationToken({ audience: "someone-else", tenantId: TENANT_ID, now: NOW });
-    expect(await asyncFailure(verify([token(), bad]))).toEqual({ problem: "wrongAudience", message: expect.stringMatching(/^validation token 2 of 2 is for app 'someone-else'/) });
+    const bad = await signValidationToken({ audience: "someone-else", tenantId: TENANT_ID, now: NOW });
+    expect(await asyncFailure(verify([await token(), bad]))).toEqual({ problem: "wrongAudience", message: expect.stringMatching(/^validation token 2 of 2 is for app 'someone-else'/) });
   });
 
   it("rejects a POST with encrypted data but no tokens, and junk in place of a token", async () => {
@@ -352,7 +352,7 @@ describe("validation tokens against the sign-in host's published keys", () => {
   });
 
   it("opens a whole batch built for the bench: tokens verify, every item decrypts", async () => {
-    const batch = buildRichNotifications({ count: 5, audience: APP_ID, tenantId: TENANT_ID, now: NOW, certificate });
+    const batch = await buildRichNotifications({ count: 5, audience: APP_ID, tenantId: TENANT_ID, now: NOW, certificate });
     await expect(verify(batch.body.validationTokens, { tenantIds: [TENANT_ID] })).resolves.toHaveLength(1);
     const resources = batch.body.value.map((item) =>
       decryptEncryptedContent((item as { encryptedContent: unknown }).encryptedContent, certificate.privateKeyPem, { encryptionCertificateId: batch.encryptionCertificateId }),
@@ -365,7 +365,7 @@ describe("validation tokens against the sign-in host's published keys", () => {
     const lifecycle = { subscriptionId: "s-1", lifecycleEvent: "reauthorizationRequired", tenantId: TENANT_ID, clientState: "x" };
 
     it("hands back each resource without encryptedContent, and passes basic or lifecycle items through", async () => {
-      const batch = buildRichNotifications({ count: 3, audience: APP_ID, tenantId: TENANT_ID, now: NOW, certificate });
+      const batch = await buildRichNotifications({ count: 3, audience: APP_ID, tenantId: TENANT_ID, now: NOW, certificate });
       const opened = await open({ ...batch.body, value: [...batch.body.value, lifecycle] }, { encryptionCertificateId: batch.encryptionCertificateId });
       expect(opened.map((o) => o.resource?.subject)).toEqual(["Quarterly report 0", "Quarterly report 1", "Quarterly report 2", undefined]);
       expect(opened[0].notification).toMatchObject({ changeType: "created", tenantId: TENANT_ID, resourceData: { id: "AAMkAGI2-message-0" } });
@@ -378,7 +378,7 @@ describe("validation tokens against the sign-in host's published keys", () => {
     });
 
     it("refuses only the altered item, and the whole POST when a token fails", async () => {
-      const batch = buildRichNotifications({ count: 2, audience: APP_ID, tenantId: TENANT_ID, now: NOW, certificate });
+      const batch = await buildRichNotifications({ count: 2, audience: APP_ID, tenantId: TENANT_ID, now: NOW, certificate });
       const [first, second] = batch.body.value as Array<{ encryptedContent: EncryptedContent }>;
       const altered = { ...second, encryptedContent: { ...second.encryptedContent, data: Buffer.from("forged").toString("base64") } };
       const opened = await open({ ...batch.body, value: [first, altered] });
@@ -386,15 +386,15 @@ describe("validation tokens against the sign-in host's published keys", () => {
       expect(opened[1]).not.toHaveProperty("resource");
       expect(opened[1].error).toMatchObject({ problem: "dataSignatureMismatch" });
 
-      const strangerToken = signValidationToken({ audience: "someone-else", tenantId: TENANT_ID, now: NOW });
+      const strangerToken = await signValidationToken({ audience: "someone-else", tenantId: TENANT_ID, now: NOW });
       expect(await asyncFailure(open({ ...batch.body, validationTokens: [strangerToken] }))).toMatchObject({ problem: "wrongAudience" });
       expect(await asyncFailure(open({ value: batch.body.value }))).toMatchObject({ problem: "missingValidationTokens" });
     });
 
     it("refuses an item whose tenant no token vouches for", async () => {
       const otherTenant = "aaaabbbb-0000-cccc-1111-dddd2222eeee";
-      const ours = buildRichNotifications({ count: 1, audience: APP_ID, tenantId: TENANT_ID, now: NOW, certificate });
-      const theirs = buildRichNotifications({ count: 1, audience: APP_ID, tenantId: otherTenant, now: NOW, certificate });
+      const ours = await buildRichNotifications({ count: 1, audience: APP_ID, tenantId: TENANT_ID, now: NOW, certificate });
+      const theirs = await buildRichNotifications({ count: 1, audience: APP_ID, tenantId: otherTenant, now: NOW, certificate });
       // The token of the other tenant is missing: the issuer check (tenantIds from the items) still passes for ours.
       const body = { value: [...ours.body.value, ...theirs.body.value], validationTokens: ours.body.validationTokens };
       const opened = await open(body);
@@ -404,8 +404,8 @@ describe("validation tokens against the sign-in host's published keys", () => {
 
     it("fetches the keys again when a token names a key published after they were cached (daily rotation)", async () => {
       await keys();
-      rotateValidationTokenKey();
-      const batch = buildRichNotifications({ count: 1, audience: APP_ID, tenantId: TENANT_ID, now: NOW, certificate });
+      await rotateValidationTokenKey();
+      const batch = await buildRichNotifications({ count: 1, audience: APP_ID, tenantId: TENANT_ID, now: NOW, certificate });
       // Within five minutes of the last fetch the cached keys are kept: a flood of forged kids cannot make us fetch.
       expect(await asyncFailure(open(batch.body))).toMatchObject({ problem: "unknownSigningKey" });
       expect(keyRequests()).toHaveLength(1);
