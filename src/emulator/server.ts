@@ -17,7 +17,7 @@ import { completeDriveUpload, driveQuota, type TenantState } from "./routes";
 import { Drive, ME_ID, UserDirectory } from "./tenant";
 import { Throttle } from "./throttle";
 import { DEFAULT_SESSION_LIFETIME_MS, UploadSessions } from "./uploadSessions";
-import type { EmulatorOptions, GraphCloud, GraphEmulator, RequestLogEntry, TlsCredentials } from "./types";
+import type { EmulatorOptions, GraphCloud, GraphEmulator, RequestLogEntry, ThrottleOptions, TlsCredentials } from "./types";
 
 export { CLOUD_RESOURCES, DEMO_TOKEN, READ_ONLY_TOKEN } from "./callers";
 
@@ -32,6 +32,8 @@ interface Settings {
   graphResource: string;
   uploadSessionLifetimeMs: number;
   now: () => number;
+  /** The throttling profile reset() returns to. */
+  throttle: ThrottleOptions | null;
 }
 
 function settingsOf(options: EmulatorOptions): Settings {
@@ -55,6 +57,7 @@ function settingsOf(options: EmulatorOptions): Settings {
     uploadSessionLifetimeMs,
     // The throttle window runs on this clock, so tests whose client sleeps virtually can advance it too.
     now: options.now ?? Date.now,
+    throttle: options.throttle ? { ...options.throttle } : null,
   };
 }
 
@@ -188,6 +191,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
   const log: RequestLogEntry[] = [];
   const faults = new FaultQueue();
   const throttle = new Throttle();
+  // Refuses an out-of-range profile with a RangeError before anything listens.
+  throttle.configure(settings.throttle);
   const sleeper = new Sleeper();
   const control = new ControlSurface();
   /** The login host starts after the Graph servers listen; Graph consults its token registry from then on. */
@@ -279,7 +284,7 @@ function publicEmulator({ settings, tenant, log, faults, throttle, control, orig
     reset: () => {
       log.length = 0;
       faults.clear();
-      throttle.configure(null);
+      throttle.configure(settings.throttle);
       state.users = new UserDirectory(settings.users);
       state.drive.reset();
       uploads.reset();
