@@ -136,5 +136,10 @@ export function unauthenticated(ids: RequestIds, authorization: string | undefin
       : failure === "expired"
         ? "Access token has expired or is not yet valid."
         : "Access token validation failure. Invalid audience.";
+  return refusedToken(ids, message);
+}
+
+/** Graph's 401 InvalidAuthenticationToken with its bearer challenge, saying why the token was refused. */
+export function refusedToken(ids: RequestIds, message: string): Reply {
   return errorReply(ids, 401, "InvalidAuthenticationToken", message, "gateway", { headers: { "WWW-Authenticate": WWW_AUTHENTICATE } });
 }

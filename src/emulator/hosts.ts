@@ -11,6 +11,7 @@ import { routeGraph, type GraphRequest, type TenantState } from "./routes";
 import type { Throttle } from "./throttle";
 import type { Drive } from "./tenant";
 import type { UploadSessions } from "./uploadSessions";
+import { isUserInfoPath, userInfo } from "./userInfo";
 
 /** Graph's front-end diagnostics header, as captured from graph.microsoft.com. */
 const AGS_DIAGNOSTIC = JSON.stringify({
@@ -47,8 +48,8 @@ function throttled(ids: RequestIds, seconds: number): Reply {
 }
 
 /**
- * The Graph host (graph.microsoft.com): CORS preflight, the version segment, the bearer token, JSON batching,
- * the token's throttling budget, then the routes of routes.ts.
+ * The Graph host (graph.microsoft.com): CORS preflight, OpenID Connect UserInfo (userInfo.ts), the version
+ * segment, the bearer token, JSON batching, the token's throttling budget, then the routes of routes.ts.
  */
 export function graphHost(context: GraphHostContext): Host {
   const { state, faults, throttle, now } = context;
@@ -131,6 +132,7 @@ export function graphHost(context: GraphHostContext): Host {
     route: async (request, body, occupancy: Occupancy | undefined) => {
       const { ids, authentication } = request;
       if (request.method === "OPTIONS") return { reply: preflight(request) };
+      if (isUserInfoPath(request.pathname)) return { reply: userInfo(request, state) };
       const versioned = versionOf(request.pathname);
       // Graph's answer to an unknown or missing version segment (e.g. GET https://graph.microsoft.com/me).
       if (!versioned) return { reply: errorReply(ids, 400, "BadRequest", "Invalid version.", "gateway") };
