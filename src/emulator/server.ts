@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 
-import { authenticate, CLOUD_RESOURCES, DEMO_TOKEN, READ_ONLY_TOKEN } from "./callers";
+import { authenticate, CLOUD_RESOURCES, DEMO_TOKEN, READ_ONLY_TOKEN, type TokenAuthority } from "./callers";
 import { ControlSurface, isControlPath } from "./control";
 import { DeltaTokens } from "./delta";
 import { FaultQueue } from "./faults";
@@ -197,12 +197,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
   const control = new ControlSurface();
   /** The login host starts after the Graph servers listen; Graph consults its token registry from then on. */
   const login: { identity?: IdentityEmulator } = {};
+  const authority: TokenAuthority = { ...settings, issued: (token) => login.identity?.tokens.lookup(token) };
   let closed = false;
   const context: PipelineContext = {
     log,
     faults,
-    authenticate: (authorization) =>
-      authenticate({ ...settings, issued: (token) => login.identity?.tokens.lookup(token) }, authorization),
+    authenticate: (authorization) => authenticate(authority, authorization),
     latencyMs: settings.latencyMs,
     sleep: (ms) => sleeper.sleep(ms),
     closed: () => closed,
