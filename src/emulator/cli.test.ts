@@ -119,6 +119,20 @@ describe("npm run emulator", () => {
     expect(Number(retryAfter)).toBeGreaterThanOrEqual(59);
   }, 60_000);
 
+  it("--throttle is the profile POST /_emulator/reset returns to", async () => {
+    child = startCli(["--print-config", "--port", "0", "--throttle", "1/60"]);
+    const config = JSON.parse(await firstLine(child)) as Record<string, string>;
+    const me = async (): Promise<number> => {
+      const res = await fetch(`${config.graph}/v1.0/me`, { headers: { Authorization: `Bearer ${config.token}` } });
+      await res.arrayBuffer();
+      return res.status;
+    };
+    expect([await me(), await me()]).toEqual([200, 429]);
+    const reset = await fetch(`${config.graph}/_emulator/reset`, { method: "POST", headers: { Authorization: `Bearer ${config.controlToken}` } });
+    expect(reset.status).toBe(200);
+    expect([await me(), await me()]).toEqual([200, 429]);
+  }, 60_000);
+
   it("--https serves Graph and the sign-in host over TLS trusted through the printed CA file; links name --public-origin", async () => {
     child = startCli(["--print-config", "--port", "0", "--https", "--public-origin", "https://graph.example.test"]);
     const config = JSON.parse(await firstLine(child)) as Record<string, string>;

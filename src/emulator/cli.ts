@@ -100,10 +100,11 @@ async function main(): Promise<void> {
     deltaPageSize: command.deltaPageSize,
     cloud: command.cloud,
     identity: { port: command.loginPort },
+    // A start option, not setThrottle: POST /_emulator/reset returns to it rather than to no throttling.
+    ...(command.throttle ? { throttle: command.throttle } : {}),
     // Change notifications reach subscribed webhooks by themselves, a tenth of a second after the change.
     notifications: { autoDeliverMs: 100 },
   });
-  if (command.throttle) emulator.setThrottle(command.throttle);
   if (command.printConfig) console.log(JSON.stringify(printedConfig(emulator, caFile)));
   else printBanner(emulator, command, caFile);
 

@@ -28,7 +28,9 @@
  *
  * With `identity`, an Entra ID v2.0 login host (identity.ts) runs alongside and Graph accepts the access tokens
  * it issues: expiry on the injected clock, audience per `cloud` (CLOUD_RESOURCES), app-only tokens refused on
- * /me, delegated scopes deciding directory reads and writes, /me as the token's signed-in user.
+ * /me, delegated scopes deciding directory reads and writes, /me as the token's signed-in user. `GET`/`POST
+ * {origin}/oidc/userinfo` answers OpenID Connect UserInfo (userInfo.ts) for a delegated token, its `sub` equal to the
+ * id_token's.
  *
  * From outside the process (control.ts): `{origin}/_emulator/…` with `Authorization: Bearer {controlToken}`
  * scripts faults (also at a seeded `rate`), sets throttling, resets, expires delta tokens and upload sessions, flushes notifications,

@@ -58,6 +58,11 @@ export interface EmulatorOptions {
    * `Location`), e.g. "https://graph.example.test" behind a proxy; default `origin`.
    */
   publicOrigin?: string;
+  /**
+   * The per-token throttling profile the emulator starts with (the CLI's `--throttle`); default none. reset()
+   * returns to it; a profile set later with setThrottle (or POST /_emulator/throttle) lasts until reset().
+   */
+  throttle?: ThrottleOptions;
 }
 
 /** A server certificate and its private key, PEM. */
@@ -189,8 +194,8 @@ export interface GraphEmulator {
   log: RequestLogEntry[];
   addFault(rule: FaultRule): void;
   /**
-   * Turns per-token throttling on (or off with null). Each batch item counts individually; the $batch
-   * envelope itself does not. Off by default and after reset().
+   * Turns per-token throttling on (or off with null) until reset(). Each batch item counts individually; the
+   * $batch envelope itself does not. Off by default; reset() returns to EmulatorOptions.throttle.
    */
   setThrottle(options: ThrottleOptions | null): void;
   /**
@@ -221,7 +226,8 @@ export interface GraphEmulator {
   /** POSTs a lifecycle notification to the subscription's lifecycleNotificationUrl; subscriptionRemoved also removes it. */
   sendLifecycleEvent(subscriptionId: string, event: LifecycleEvent): Promise<DeliveryLogEntry>;
   /**
-   * Clears the log, faults and throttling, restores the seeded data and expires delta tokens. The identity
+   * Clears the log and faults, returns to the throttling profile of the start options (none by default) with an
+   * empty window, restores the seeded data and expires delta tokens. The identity
    * emulator, if any, is reset too (its log, codes and refresh tokens; apps and access tokens stay).
    */
   reset(): void;
