@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 
 import { AadError, err } from "./errors";
-import { decodeSegment, errorDescription, escapeHtml, htmlReply, queryParams, redact, type HttpReply, type IdentityRequest } from "./http";
+import { decodeSegment, errorDescription, errorPage, escapeHtml, htmlReply, queryParams, redact, type HttpReply, type IdentityRequest } from "./http";
 import { parseUserScopes } from "./scopes";
 import { opaque, type AuthCode, type IdentityState, type RegisteredApp, type TenantRef } from "./state";
 
@@ -25,18 +25,6 @@ export function redirectMatches(requested: URL, registered: string): boolean {
   if (requested.protocol !== reg.protocol || requested.hostname !== reg.hostname) return false;
   if (!isLoopback(requested.hostname) && requested.port !== reg.port) return false;
   return requested.pathname === reg.pathname && requested.search === reg.search && requested.hash === "";
-}
-
-/** The sign-in page's error view: "Sorry, but we're having trouble signing you in." + AADSTS text. */
-export function errorPage(e: AadError, request: IdentityRequest): HttpReply {
-  return htmlReply(
-    400,
-    `<!DOCTYPE html><html><head><title>Sign in to your account</title></head><body>` +
-      `<h1>Sorry, but we’re having trouble signing you in.</h1>` +
-      `<p id="error">AADSTS${e.code}: ${escapeHtml(e.message)}</p>` +
-      `<p>Request Id: ${request.traceId}<br>Correlation Id: ${request.correlationId}<br>Timestamp: ${new Date(request.now).toISOString()}</p>` +
-      `</body></html>`,
-  );
 }
 
 function deliver(redirectUri: URL, mode: string, params: Record<string, string>): HttpReply {

@@ -58,7 +58,8 @@ function verifyAssertion(state: IdentityState, app: RegisteredApp, assertion: st
   }
 }
 
-export interface ClientAuthentication {
+/** What every grant gets: the tenant reference, the form, the client's Basic credentials and the request time. */
+export interface GrantRequest {
   form: Record<string, string>;
   basic: BasicCredentials | undefined;
   ref: TenantRef;
@@ -69,7 +70,7 @@ export interface ClientAuthentication {
  * A confidential client proves itself with exactly one credential; a public client presents none. `required`:
  * the grant is only for confidential clients (client credentials).
  */
-export function authenticateClient(state: IdentityState, app: RegisteredApp, auth: ClientAuthentication, required = false): void {
+export function authenticateClient(state: IdentityState, app: RegisteredApp, auth: GrantRequest, required = false): void {
   const { form, basic } = auth;
   const secret = form.client_secret ?? (basic && basic.clientId.toLowerCase() === app.clientId ? basic.secret : undefined);
   const assertionType = form.client_assertion_type;

@@ -144,7 +144,17 @@ export const err = {
   // ED reference-error-codes.md: AADSTS700005 InvalidGrantRedeemAgainstWrongTenant.
   codeWrongTenant: () => new AadError("invalid_grant", 700005, "Provided Authorization Code is intended to use against other tenant, thus rejected."),
   // [3p]: what a code or refresh token issued to another client gets.
-  grantOtherClient: (what: "code" | "refresh_token") => new AadError("invalid_grant", 70000, `The provided value for the '${what}' parameter is not valid.`),
+  grantOtherClient: (what: "code" | "refresh_token" | "device_code") => new AadError("invalid_grant", 70000, `The provided value for the '${what}' parameter is not valid.`),
+  // Device code flow: the `error` values are ED v2-oauth2-device-code.md "Expected errors"; the AADSTS numbers are
+  // ED reference-error-codes.md (70016 AuthorizationPending, 70018 BadVerificationCode, 70019 CodeExpired, 65004
+  // UserDeclinedConsent: the device-code doc names no number for a decline). Messages: 70016 as msal-node's
+  // captured answer (lib/msal-node test/utils/TestConstants.ts AUTHORIZATION_PENDING_RESPONSE), 70019 as MSAL.NET's
+  // captured one (which, from 2017, still says error "code_expired" where the doc now says "expired_token");
+  // 70018 and 65004 the reference's descriptions.
+  authorizationPending: () => new AadError("authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is pending. Continue polling."),
+  authorizationDeclined: () => new AadError("authorization_declined", 65004, "User declined to consent to access the app."),
+  badVerificationCode: () => new AadError("bad_verification_code", 70018, "Invalid verification code due to User typing in wrong user code for device code flow. Authorization isn't approved."),
+  deviceCodeExpired: () => new AadError("expired_token", 70019, "Verification code expired."),
   // ED reference-error-codes.md: AADSTS501481.
   pkceMismatch: () => new AadError("invalid_grant", 501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request."),
   // ED reference-error-codes.md: AADSTS501491.

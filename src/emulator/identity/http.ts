@@ -52,6 +52,15 @@ export function parseForm(body: string): Record<string, string> {
   return form;
 }
 
+/** A form body's fields; a body that is not a form yields none (Entra then answers for the first one it looks for). */
+export function readForm(request: IdentityRequest): Record<string, string> {
+  const mediaType = String(request.headers["content-type"] ?? "")
+    .split(";")[0]
+    .trim()
+    .toLowerCase();
+  return mediaType === "application/x-www-form-urlencoded" ? parseForm(request.body) : {};
+}
+
 /** The first value of each query parameter. */
 export function queryParams(query: URLSearchParams): Record<string, string> {
   const params: Record<string, string> = {};
@@ -116,6 +125,18 @@ export function jsonReply(status: number, payload: unknown, headers: Record<stri
 
 export function htmlReply(status: number, html: string): HttpReply {
   return { status, headers: { "Content-Type": "text/html; charset=utf-8" }, body: html };
+}
+
+/** The sign-in page's error view: "Sorry, but we're having trouble signing you in." + AADSTS text. */
+export function errorPage(e: AadError, request: IdentityRequest): HttpReply {
+  return htmlReply(
+    400,
+    `<!DOCTYPE html><html><head><title>Sign in to your account</title></head><body>` +
+      `<h1>Sorry, but we’re having trouble signing you in.</h1>` +
+      `<p id="error">AADSTS${e.code}: ${escapeHtml(e.message)}</p>` +
+      `<p>Request Id: ${request.traceId}<br>Correlation Id: ${request.correlationId}<br>Timestamp: ${new Date(request.now).toISOString()}</p>` +
+      `</body></html>`,
+  );
 }
 
 /** The `error_description` of every AADSTS answer: the message, then the trace lines. */

@@ -1,11 +1,12 @@
 /**
- * A loopback Microsoft identity platform (Entra ID v2.0) emulator: the `/{tenant}/oauth2/v2.0/token` and
- * `/authorize` endpoints for client credentials (secret or certificate assertion), authorization code
- * with PKCE and refresh tokens, answering the AADSTS error envelope. Access tokens are opaque and land
+ * A loopback Microsoft identity platform (Entra ID v2.0) emulator: the `/{tenant}/oauth2/v2.0/token`,
+ * `/authorize`, `/devicecode` and `/logout` endpoints for client credentials (secret or certificate assertion),
+ * authorization code with PKCE, device code and refresh tokens, answering the AADSTS error envelope. Access tokens are opaque and land
  * in a TokenRegistry the Graph emulator can consult. Tests and local runs only; never imported by the component.
  *
  * Sources (ED = MicrosoftDocs/entra-docs, docs/identity-platform/): v2-oauth2-client-creds-grant-flow.md,
- * v2-oauth2-auth-code-flow.md, certificate-credentials.md, reference-error-codes.md, reply-url.md.
+ * v2-oauth2-auth-code-flow.md, v2-oauth2-device-code.md, v2-protocols-oidc.md, certificate-credentials.md,
+ * reference-error-codes.md, reply-url.md.
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from "node:http";
@@ -13,8 +14,10 @@ import { createServer as createTlsServer } from "node:https";
 
 import { closeServer, listen } from "../http";
 import { authorizeEndpoint } from "./authorize";
+import { DEVICE_LOGIN_PATH, deviceAuthorizationEndpoint, deviceLoginPage } from "./deviceCode";
 import { AadError } from "./errors";
 import { correlationIdOf, jsonError, readBody, redactUrl, writeReply, type HttpReply, type IdentityRequest } from "./http";
+import { logoutEndpoint } from "./logout";
 import { errorCodePage, instanceDiscoveryDocument, openIdConfigurationDocument, signingKeys } from "./published";
 import { IdentityState, type IdentityEmulator, type IdentityOptions } from "./state";
 import { tokenEndpoint } from "./token";
@@ -52,6 +55,9 @@ const READ = ["GET", "HEAD"];
 const ROUTES: Route[] = [
   { pattern: /^\/([^/]+)\/oauth2\/v2\.0\/token\/?$/i, handler: tokenEndpoint },
   { pattern: /^\/([^/]+)\/oauth2\/v2\.0\/authorize\/?$/i, handler: authorizeEndpoint },
+  { pattern: /^\/([^/]+)\/oauth2\/v2\.0\/devicecode\/?$/i, handler: deviceAuthorizationEndpoint },
+  { methods: ["GET", "POST"], pattern: /^\/([^/]+)\/oauth2\/v2\.0\/logout\/?$/i, handler: logoutEndpoint },
+  { methods: ["GET", "POST"], pattern: new RegExp(`^${DEVICE_LOGIN_PATH}/?$`, "i"), handler: deviceLoginPage },
   { methods: READ, pattern: /^\/([^/]+)\/discovery\/v2\.0\/keys$/i, handler: signingKeys },
   { methods: READ, pattern: /^\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/i, handler: openIdConfigurationDocument },
   { methods: READ, pattern: /^\/common\/discovery\/instance\/?$/i, handler: instanceDiscoveryDocument },
@@ -125,6 +131,8 @@ export async function startIdentityEmulator(options: IdentityOptions = {}): Prom
     log: state.log,
     tokenEndpoint: (tenant = defaultTenant) => `${origin}/${tenant}/oauth2/v2.0/token`,
     authorizeEndpoint: (tenant = defaultTenant) => `${origin}/${tenant}/oauth2/v2.0/authorize`,
+    deviceCodeEndpoint: (tenant = defaultTenant) => `${origin}/${tenant}/oauth2/v2.0/devicecode`,
+    logoutEndpoint: (tenant = defaultTenant) => `${origin}/${tenant}/oauth2/v2.0/logout`,
     registerApp: (app) => state.registerApp(app),
     reset: () => state.reset(),
     close: () => closeServer(server),

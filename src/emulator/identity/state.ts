@@ -99,6 +99,12 @@ export interface IdentityOptions {
   publicOrigin?: string;
   /** Serve over TLS with this PEM certificate and key (origin https://); default plain HTTP. */
   tls?: TlsCredentials;
+  /**
+   * The device code flow's polling `interval` in seconds; default 5, what Entra sends (msal-node's captured
+   * answer, test/utils/TestConstants.ts DEVICE_CODE_RESPONSE). MSAL sleeps this long after each
+   * `authorization_pending`, so a test that proves the flow with a real client sets 0.
+   */
+  deviceCodeIntervalSeconds?: number;
 }
 
 /** Each cloud's sign-in origin, by Graph resource (DC concepts/deployments.md). */
@@ -132,8 +138,12 @@ export interface IdentityEmulator {
   tokenEndpoint(tenant?: string): string;
   /** `${origin}/${tenant}/oauth2/v2.0/authorize`, tenant defaulting to tenantId. */
   authorizeEndpoint(tenant?: string): string;
+  /** `${origin}/${tenant}/oauth2/v2.0/devicecode`, tenant defaulting to tenantId. */
+  deviceCodeEndpoint(tenant?: string): string;
+  /** `${origin}/${tenant}/oauth2/v2.0/logout` (the end_session_endpoint), tenant defaulting to tenantId. */
+  logoutEndpoint(tenant?: string): string;
   registerApp(app: AppRegistration): void;
-  /** Clears the log and the issued codes and refresh tokens; keeps apps and issued access tokens. */
+  /** Clears the log and the issued codes, device codes and refresh tokens; keeps apps and issued access tokens. */
   reset(): void;
   close(): Promise<void>;
 }
@@ -216,6 +226,18 @@ export interface AuthCode {
   redeemed: boolean;
 }
 
+/** A device code flow in progress (ED v2-oauth2-device-code.md), keyed by its device_code. */
+export interface DeviceAuthorization {
+  clientId: string;
+  tenantId: string;
+  scopes: GrantedScopes;
+  userCode: string;
+  /** ms epoch. */
+  expiresAt: number;
+  /** Set by the verification page: approved as this user, or declined. */
+  outcome?: { approvedBy: IdentityUser } | { declined: true };
+}
+
 export interface RefreshGrant {
   clientId: string;
   tenantId: string;
@@ -292,6 +314,8 @@ export class IdentityState {
   readonly log: IdentityLogEntry[] = [];
   readonly codes = new Map<string, AuthCode>();
   readonly refreshGrants = new Map<string, RefreshGrant>();
+  readonly deviceCodes = new Map<string, DeviceAuthorization>();
+  readonly deviceCodeIntervalSeconds: number;
   /** Where this host answers (http(s)://127.0.0.1:PORT); set once it listens. */
   origin = "";
 
@@ -310,6 +334,10 @@ export class IdentityState {
     }));
     if (this.tenants.length === 0) throw new RangeError("tenants must list at least one tenant");
     for (const t of this.tenants) if (!GUID.test(t.id)) throw new RangeError(`tenant id must be a GUID, got ${t.id}`);
+    this.deviceCodeIntervalSeconds = options.deviceCodeIntervalSeconds ?? 5;
+    if (!Number.isInteger(this.deviceCodeIntervalSeconds) || this.deviceCodeIntervalSeconds < 0) {
+      throw new RangeError(`deviceCodeIntervalSeconds must be a non-negative integer, got ${this.deviceCodeIntervalSeconds}`);
+    }
     for (const app of options.apps ?? [DEMO_APP]) this.registerApp(app);
   }
 
@@ -323,6 +351,7 @@ export class IdentityState {
     this.log.length = 0;
     this.codes.clear();
     this.refreshGrants.clear();
+    this.deviceCodes.clear();
   }
 
   tenantName(t: IdentityTenant): string {

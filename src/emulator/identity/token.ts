@@ -5,19 +5,15 @@
  */
 import { createHash } from "node:crypto";
 
-import { unsignedJwt, type JsonObject } from "../jwt";
-import { pairwiseSubject } from "../oidcSubject";
-import { authenticateClient, type ClientAuthentication } from "./clientAuth";
+import { authenticateClient, type GrantRequest } from "./clientAuth";
 import { err } from "./errors";
-import { basicCredentials, decodeSegment, jsonReply, parseForm, redact, type HttpReply, type IdentityRequest } from "./http";
-import { narrowScopes, parseUserScopes, scopeList } from "./scopes";
-import { GRAPH_APP_ID, GUID, normalizeResource, opaque, safeEqual, type GrantedScopes, type IdentityState, type IdentityUser, type RegisteredApp } from "./state";
+import { basicCredentials, decodeSegment, jsonReply, readForm, redact, type HttpReply, type IdentityRequest } from "./http";
+import { deviceCodeGrant } from "./deviceCode";
+import { GRAPH_APP_ID, GUID, normalizeResource, safeEqual, type IdentityState } from "./state";
+import { requestedWithin, userTokenResponse } from "./userTokens";
 
 /** Authorization codes "expire after about 10 minutes" (ED v2-oauth2-auth-code-flow.md). */
 const CODE_LIFETIME_MS = 10 * 60_000;
-
-/** What every grant gets: the tenant reference, the form, the client's credentials and the request time. */
-export type GrantRequest = ClientAuthentication;
 
 type Grant = (state: IdentityState, grant: GrantRequest) => HttpReply;
 
@@ -25,6 +21,10 @@ const GRANTS: Record<string, Grant> = {
   client_credentials: clientCredentialsGrant,
   authorization_code: authorizationCodeGrant,
   refresh_token: refreshTokenGrant,
+  // ED v2-oauth2-device-code.md names the URN; MSAL sends the short form (msal-common Constants GrantType
+  // DEVICE_CODE_GRANT = "device_code"), which Entra accepts too.
+  "urn:ietf:params:oauth:grant-type:device_code": deviceCodeGrant,
+  device_code: deviceCodeGrant,
 };
 
 /** Route `/{tenant}/oauth2/v2.0/token`. */
@@ -33,13 +33,7 @@ export function tokenEndpoint(state: IdentityState, request: IdentityRequest): H
   if (method === "OPTIONS") return { status: 200, headers: {}, body: "" };
   if (method !== "POST") throw err.postOnly(method);
   const ref = state.resolveTenant(decodeSegment(request.params[0]));
-  const mediaType = String(request.headers["content-type"] ?? "")
-    .split(";")[0]
-    .trim()
-    .toLowerCase();
-  // A body that is not a form yields no parameters: Entra answers for the first one it looks for.
-  if (mediaType !== "application/x-www-form-urlencoded") throw err.missing("grant_type");
-  const form = parseForm(request.body);
+  const form = readForm(request);
   request.entry.form = redact(form);
   const authorization = request.headers.authorization;
   const basic = basicCredentials(typeof authorization === "string" ? authorization : undefined);
@@ -69,69 +63,6 @@ function clientCredentialsGrant(state: IdentityState, request: GrantRequest): Ht
   const token = state.issue("app", ref.tenant.id, app.clientId, [`${state.graph}/.default`]);
   // ED client-creds doc success sample + ext_expires_in ([3p]); never a refresh_token.
   return jsonReply(200, { token_type: "Bearer", expires_in: state.lifetime, ext_expires_in: state.lifetime, access_token: token.accessToken });
-}
-
-/** A signed-in user's tokens, as the delegated grants answer them. */
-export interface UserGrant {
-  app: RegisteredApp;
-  tenantId: string;
-  scopes: GrantedScopes;
-  user: IdentityUser;
-  /** The scopes a new refresh token carries (the whole consented grant), or undefined for no refresh token. */
-  refreshScopes: GrantedScopes | undefined;
-  form: Record<string, string>;
-  nonce?: string;
-}
-
-export function userTokenResponse(state: IdentityState, grant: UserGrant): HttpReply {
-  const { app, tenantId, scopes, user } = grant;
-  const list = scopeList(scopes);
-  const token = state.issue("user", tenantId, app.clientId, list, user);
-  // ED auth-code doc success sample (key order as Entra sends it) + ext_expires_in ([3p]).
-  const payload: JsonObject = {
-    token_type: "Bearer",
-    scope: list.join(" "),
-    expires_in: state.lifetime,
-    ext_expires_in: state.lifetime,
-    access_token: token.accessToken,
-  };
-  if (grant.refreshScopes) {
-    const refresh = opaque("emu_rt_");
-    state.refreshGrants.set(refresh, { clientId: app.clientId, tenantId, scopes: grant.refreshScopes, user, issuedAt: token.issuedAt, lastUsedAt: token.issuedAt });
-    payload.refresh_token = refresh;
-  }
-  if (scopes.oidc.includes("openid")) payload.id_token = idToken(state, grant, token.issuedAt);
-  // MSAL asks for client_info=1 and reads {uid, utid} back.
-  if (grant.form.client_info === "1") payload.client_info = Buffer.from(JSON.stringify({ uid: user.id, utid: tenantId })).toString("base64url");
-  return jsonReply(200, payload);
-}
-
-/** ED id-tokens.md claims; unsigned, like the documented sample ("an unsigned JSON Web Token"). */
-function idToken(state: IdentityState, grant: UserGrant, issuedAt: number): string {
-  const { app, tenantId, scopes, user, nonce } = grant;
-  const iat = Math.floor(issuedAt / 1000);
-  const claims: JsonObject = {
-    aud: app.clientId,
-    iss: `${state.origin}/${tenantId}/v2.0`,
-    iat,
-    nbf: iat,
-    exp: iat + 3600,
-    ...(scopes.oidc.includes("profile") ? { name: user.displayName, preferred_username: user.userPrincipalName } : {}),
-    ...(scopes.oidc.includes("email") ? { email: user.userPrincipalName } : {}),
-    ...(nonce !== undefined ? { nonce } : {}),
-    oid: user.id,
-    sub: pairwiseSubject(user.id, app.clientId),
-    tid: tenantId,
-    ver: "2.0",
-  };
-  return unsignedJwt(claims);
-}
-
-/** A new `scope` on redemption must be within the granted ones; undefined when it is not. */
-function requestedWithin(state: IdentityState, request: GrantRequest, granted: GrantedScopes): GrantedScopes | undefined {
-  const scope = request.form.scope;
-  if (scope === undefined || scope.trim() === "") return granted;
-  return narrowScopes(state.graph, parseUserScopes(state, scope, request.ref), granted);
 }
 
 function authorizationCodeGrant(state: IdentityState, request: GrantRequest): HttpReply {
