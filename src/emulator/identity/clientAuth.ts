@@ -25,7 +25,7 @@ function assertionAudiences(state: IdentityState, ref: TenantRef): Set<string> {
 }
 
 /** ED certificate-credentials.md: header alg + x5t#S256 (or x5t); claims aud, exp, iss, jti, nbf, sub, iat. */
-function verifyAssertion(state: IdentityState, app: RegisteredApp, assertion: string, ref: TenantRef, now: number): void {
+async function verifyAssertion(state: IdentityState, app: RegisteredApp, assertion: string, ref: TenantRef, now: number): Promise<void> {
   const jwt = decodeJwt(assertion);
   if (!jwt) throw err.assertionMalformed();
   const alg = jwt.header.alg;
@@ -41,7 +41,7 @@ function verifyAssertion(state: IdentityState, app: RegisteredApp, assertion: st
   const matches = cert !== undefined && presented === (typeof x5tS256 === "string" ? cert.sha256Hex : cert.sha1Hex);
   if (!cert || !matches) throw err.assertionKeyNotFound(presented, app.clientId);
   if (now < cert.validFrom || now > cert.validTo) throw err.assertionSignature("The key used is expired.", presented, cert);
-  if (!verifyJwtSignature(jwt, alg, cert.publicKey)) {
+  if (!(await verifyJwtSignature(assertion, alg, cert.publicKey))) {
     throw err.assertionSignature("The provided signature value did not match the expected signature value.", presented, cert);
   }
   const claims = jwt.payload;
@@ -70,7 +70,7 @@ export interface GrantRequest {
  * A confidential client proves itself with exactly one credential; a public client presents none. `required`:
  * the grant is only for confidential clients (client credentials).
  */
-export function authenticateClient(state: IdentityState, app: RegisteredApp, auth: GrantRequest, required = false): void {
+export async function authenticateClient(state: IdentityState, app: RegisteredApp, auth: GrantRequest, required = false): Promise<void> {
   const { form, basic } = auth;
   const secret = form.client_secret ?? (basic && basic.clientId.toLowerCase() === app.clientId ? basic.secret : undefined);
   const assertionType = form.client_assertion_type;
@@ -87,7 +87,7 @@ export function authenticateClient(state: IdentityState, app: RegisteredApp, aut
   if (!presented) throw err.noCredential();
   if (assertion !== undefined) {
     if (secret !== undefined) throw err.malformed();
-    verifyAssertion(state, app, assertion, auth.ref, auth.now);
+    await verifyAssertion(state, app, assertion, auth.ref, auth.now);
     return;
   }
   if (app.clientSecret === undefined || !safeEqual(secret ?? "", app.clientSecret)) throw err.badSecret(app.clientId);

@@ -68,14 +68,14 @@ export function deviceAuthorizationEndpoint(state: IdentityState, request: Ident
 }
 
 /** The token endpoint's `urn:ietf:params:oauth:grant-type:device_code`: polled until the user has answered. */
-export function deviceCodeGrant(state: IdentityState, request: GrantRequest): HttpReply {
+export async function deviceCodeGrant(state: IdentityState, request: GrantRequest): Promise<HttpReply> {
   const { ref, form, basic, now } = request;
   const app = state.findApp(form.client_id ?? basic?.clientId, ref);
   if (ref.kind === "consumers") throw err.consumersEndpoint(app);
   if (form.device_code === undefined) throw err.missing("device_code");
   // A confidential app must still authenticate: Entra answers AADSTS7000218 to a device flow without a secret
   // unless the app is a public client ("Allow public client flows").
-  authenticateClient(state, app, request);
+  await authenticateClient(state, app, request);
   const pending = state.deviceCodes.get(form.device_code);
   // ED device-code doc: the tenant must be "the same tenant or tenant alias used in the initial request".
   if (!pending || (ref.kind === "tenant" && ref.tenant.id !== pending.tenantId)) throw err.badVerificationCode();

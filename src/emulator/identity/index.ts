@@ -41,7 +41,7 @@ export {
   type IssuedToken,
 } from "./state";
 
-type Handler = (state: IdentityState, request: IdentityRequest) => HttpReply;
+type Handler = (state: IdentityState, request: IdentityRequest) => HttpReply | Promise<HttpReply>;
 
 interface Route {
   /** Undefined: any method (the handler answers the ones it refuses, as Entra does). */
@@ -73,11 +73,11 @@ function route(method: string, pathname: string): { handler: Handler; params: st
   return undefined;
 }
 
-function answer(state: IdentityState, request: IdentityRequest, pathname: string): HttpReply {
+async function answer(state: IdentityState, request: IdentityRequest, pathname: string): Promise<HttpReply> {
   const found = route(request.method, pathname);
   if (!found) return { status: 404, headers: { "Content-Type": "text/plain; charset=utf-8" }, body: "Not Found" };
   try {
-    return found.handler(state, { ...request, params: found.params });
+    return await found.handler(state, { ...request, params: found.params });
   } catch (e) {
     if (e instanceof AadError) return jsonError(e, request, state.origin);
     console.error("identity emulator: unhandled error", e);
@@ -105,7 +105,7 @@ async function handle(state: IdentityState, req: IncomingMessage, res: ServerRes
     correlationId: correlationIdOf(clientRequestId),
     entry,
   };
-  const reply = answer(state, request, q < 0 ? url : url.slice(0, q));
+  const reply = await answer(state, request, q < 0 ? url : url.slice(0, q));
   entry.status = reply.status;
   writeReply(res, request, clientRequestId, reply);
 }

@@ -14,9 +14,9 @@ const CORS = { "Access-Control-Allow-Origin": "*" };
  * Route `/{tenant}/discovery/v2.0/keys`: the JWKS behind every tenant's openid-configuration `jwks_uri`; rich
  * notifications' validation tokens are signed with them.
  */
-export function signingKeys(state: IdentityState, request: IdentityRequest): HttpReply {
+export async function signingKeys(state: IdentityState, request: IdentityRequest): Promise<HttpReply> {
   const ref = state.resolveTenant(request.params[0]);
-  return jsonReply(200, publishedSigningKeys(state.publicOrigin ?? state.origin, ref.kind === "tenant" ? ref.tenant.id : undefined));
+  return jsonReply(200, await publishedSigningKeys(state.publicOrigin ?? state.origin, ref.kind === "tenant" ? ref.tenant.id : undefined));
 }
 
 /** Route `/{tenant}/v2.0/.well-known/openid-configuration`. */

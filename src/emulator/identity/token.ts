@@ -15,7 +15,7 @@ import { requestedWithin, userTokenResponse } from "./userTokens";
 /** Authorization codes "expire after about 10 minutes" (ED v2-oauth2-auth-code-flow.md). */
 const CODE_LIFETIME_MS = 10 * 60_000;
 
-type Grant = (state: IdentityState, grant: GrantRequest) => HttpReply;
+type Grant = (state: IdentityState, grant: GrantRequest) => Promise<HttpReply>;
 
 const GRANTS: Record<string, Grant> = {
   client_credentials: clientCredentialsGrant,
@@ -28,7 +28,7 @@ const GRANTS: Record<string, Grant> = {
 };
 
 /** Route `/{tenant}/oauth2/v2.0/token`. */
-export function tokenEndpoint(state: IdentityState, request: IdentityRequest): HttpReply {
+export async function tokenEndpoint(state: IdentityState, request: IdentityRequest): Promise<HttpReply> {
   const { method } = request;
   if (method === "OPTIONS") return { status: 200, headers: {}, body: "" };
   if (method !== "POST") throw err.postOnly(method);
@@ -44,11 +44,11 @@ export function tokenEndpoint(state: IdentityState, request: IdentityRequest): H
   return grant(state, { ref, form, basic, now: request.now });
 }
 
-function clientCredentialsGrant(state: IdentityState, request: GrantRequest): HttpReply {
+async function clientCredentialsGrant(state: IdentityState, request: GrantRequest): Promise<HttpReply> {
   const { ref, form, basic } = request;
   if (ref.kind !== "tenant") throw ref.kind === "organizations" ? err.noTenantRealm() : err.grantOverCommon();
   const app = state.findApp(form.client_id ?? basic?.clientId, ref);
-  authenticateClient(state, app, request, true);
+  await authenticateClient(state, app, request, true);
   const raw = form.scope ?? "";
   const scopes = raw.split(/\s+/).filter(Boolean);
   if (scopes.length === 0) throw err.missing("scope");
@@ -65,13 +65,13 @@ function clientCredentialsGrant(state: IdentityState, request: GrantRequest): Ht
   return jsonReply(200, { token_type: "Bearer", expires_in: state.lifetime, ext_expires_in: state.lifetime, access_token: token.accessToken });
 }
 
-function authorizationCodeGrant(state: IdentityState, request: GrantRequest): HttpReply {
+async function authorizationCodeGrant(state: IdentityState, request: GrantRequest): Promise<HttpReply> {
   const { ref, form, basic, now } = request;
   const app = state.findApp(form.client_id ?? basic?.clientId, ref);
   if (ref.kind === "consumers") throw err.consumersEndpoint(app);
   if (form.code === undefined) throw err.missing("code");
   if (form.redirect_uri === undefined) throw err.missing("redirect_uri");
-  authenticateClient(state, app, request);
+  await authenticateClient(state, app, request);
   const code = state.codes.get(form.code);
   if (!code) throw err.malformed("invalid_grant");
   if (code.clientId !== app.clientId) throw err.grantOtherClient("code");
@@ -98,12 +98,12 @@ function authorizationCodeGrant(state: IdentityState, request: GrantRequest): Ht
   return userTokenResponse(state, { app, tenantId: code.tenantId, scopes, user: code.user, refreshScopes, form, nonce: code.nonce });
 }
 
-function refreshTokenGrant(state: IdentityState, request: GrantRequest): HttpReply {
+async function refreshTokenGrant(state: IdentityState, request: GrantRequest): Promise<HttpReply> {
   const { ref, form, basic, now } = request;
   const app = state.findApp(form.client_id ?? basic?.clientId, ref);
   if (ref.kind === "consumers") throw err.consumersEndpoint(app);
   if (form.refresh_token === undefined) throw err.missing("refresh_token");
-  authenticateClient(state, app, request);
+  await authenticateClient(state, app, request);
   const grant = state.refreshGrants.get(form.refresh_token);
   if (!grant) throw err.malformed("invalid_grant");
   if (grant.clientId !== app.clientId) throw err.grantOtherClient("refresh_token");
