@@ -123,10 +123,10 @@ describe("device code grant", () => {
     await expectAad(await poll(started.device_code), 400, "bad_verification_code", 70018);
   });
 
-  it("gives no refresh token without offline_access and no id_token without openid", async () => {
+  it("gives no refresh token without offline_access and no id_token without openid; takes MSAL's short grant_type", async () => {
     const started = await deviceCode("User.Read");
     await post(started.verification_uri, { otc: started.user_code });
-    const { body } = await poll(started.device_code);
+    const { body } = await poll(started.device_code, { grant_type: "device_code" });
     expect(Object.keys(body)).toEqual(["token_type", "scope", "expires_in", "ext_expires_in", "access_token"]);
   });
 
