@@ -15,7 +15,10 @@ import { requestedWithin, userTokenResponse } from "./userTokens";
 
 /** ED device-code doc: "the user has 15 minutes to sign in. This is the default value for expires_in." */
 const DEVICE_CODE_LIFETIME_SECONDS = 900;
-/** Entra's user codes are nine upper-case letters and digits ("FRWQDE7YL" in msal-node's captured answer). */
+/**
+ * Entra's user codes are nine upper-case letters and digits ("FRWQDE7YL" in msal-node's captured answer); the
+ * emulator leaves out I, O, 0 and 1, which a person misreads (the docs do not give Entra's alphabet).
+ */
 const USER_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 const USER_CODE_LENGTH = 9;
 
