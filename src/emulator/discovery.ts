@@ -25,8 +25,9 @@ export interface DiscoveryTarget {
  * On `common` and `organizations` the issuer is the template `…/{tenantid}/v2.0`, which clients fill from the
  * token's `tid`; `consumers` names the consumer tenant. The issuer uses the emulator's origin because the id
  * tokens it issues carry `iss` = `{emulator login origin}/{tid}/v2.0`. Left out: kerberos_endpoint, rbac_url and
- * cloud_graph_host_name (Azure AD Graph), which no Graph client reads. The emulator serves the token, authorize and
- * keys endpoints; device code, logout and userinfo are published as Entra does but not served (404).
+ * cloud_graph_host_name (Azure AD Graph), which no Graph client reads. The emulator's sign-in host serves the token,
+ * authorize, device code, logout and keys endpoints; userinfo is Graph's (`https://graph.microsoft.com/oidc/userinfo`),
+ * so the Graph emulator answers it.
  */
 export function openIdConfiguration(target: DiscoveryTarget): Record<string, unknown> {
   const origin = target.loginOrigin;

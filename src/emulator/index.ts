@@ -26,7 +26,7 @@
  * upload paths (`/up/…`) too; `driveFile`, `attachments` and `uploadSessions` read back what was stored. The
  * download host honours `Range` (206 with Content-Range, 416).
  *
- * With `identity`, an Entra ID v2.0 login host (identity.ts) runs alongside and Graph accepts the access tokens
+ * With `identity`, an Entra ID v2.0 login host (identity/) runs alongside and Graph accepts the access tokens
  * it issues: expiry on the injected clock, audience per `cloud` (CLOUD_RESOURCES), app-only tokens refused on
  * /me, delegated scopes deciding directory reads and writes, /me as the token's signed-in user. `GET`/`POST
  * {origin}/oidc/userinfo` answers OpenID Connect UserInfo (userInfo.ts) for a delegated token, its `sub` equal to the

@@ -1,7 +1,8 @@
 /**
  * Issue 10 §4, the proof: Microsoft's own clients, unmodified, against the emulator served over TLS.
  * `@microsoft/microsoft-graph-client` 3.0.7 (PageIterator, BatchRequestContent/BatchResponseContent, delta links,
- * GraphError, its default RetryHandler) and `@azure/identity` (ClientSecretCredential, ClientCertificateCredential).
+ * GraphError, its default RetryHandler) and `@azure/identity` (ClientSecretCredential, ClientCertificateCredential,
+ * DeviceCodeCredential).
  *
  * Trust: the emulator's CA (tls.ts, made per run) is given to each client through its own options, as a user would
  * without NODE_EXTRA_CA_CERTS (which Node reads only at start, so a jest worker cannot take it): the Graph client's
@@ -10,7 +11,7 @@
  * trusted: a request without the CA fails.
  */
 import { randomUUID } from "node:crypto";
-import { ClientCertificateCredential, ClientSecretCredential, type TokenCredential } from "@azure/identity";
+import { ClientCertificateCredential, ClientSecretCredential, DeviceCodeCredential, type TokenCredential } from "@azure/identity";
 import {
   BatchRequestContent,
   BatchResponseContent,
@@ -35,7 +36,8 @@ let trustingCa: RequestInit;
 beforeAll(async () => {
   const certificate = await generateLoopbackCertificate();
   caPem = certificate.caPem;
-  emulator = await startEmulator({ tls: { cert: certificate.cert, key: certificate.key }, identity: true, users: USERS });
+  // Entra asks device-code clients to poll every 5 s (deviceCodeIntervalSeconds): 0 keeps MSAL from sleeping here.
+  emulator = await startEmulator({ tls: { cert: certificate.cert, key: certificate.key }, identity: { deviceCodeIntervalSeconds: 0 }, users: USERS });
   dispatcher = new Agent({ connect: { ca: caPem } });
   trustingCa = { dispatcher } as unknown as RequestInit;
 });
@@ -223,6 +225,39 @@ describe("@azure/identity against the emulator's sign-in host", () => {
     emulator.identity?.registerApp({ clientId, certificatePem: certificate.certificatePem });
     const credential = new ClientCertificateCredential(TENANT_ID, clientId, { certificate: `${certificate.certificatePem}${certificate.privateKeyPem}` }, options());
     await provesWithGraph(credential);
+  });
+
+  it("DeviceCodeCredential: the user enters the prompted code on the verification page, and the token is the user's", async () => {
+    const clientId = randomUUID();
+    // A public client ("Allow public client flows"): the device polls without a secret.
+    emulator.identity?.registerApp({ clientId, displayName: "Device Code Proof" });
+    let approval: Promise<Response> | undefined;
+    const prompts: string[] = [];
+    const credential = new DeviceCodeCredential({
+      ...options(),
+      tenantId: TENANT_ID,
+      clientId,
+      // What a person does with the prompt: open the page and type the code.
+      userPromptCallback: ({ verificationUri, userCode, message }) => {
+        prompts.push(message);
+        approval = fetch(verificationUri, { ...trustingCa, method: "POST", body: new URLSearchParams({ otc: userCode }) });
+      },
+    });
+    const granted = await credential.getToken("https://graph.microsoft.com/User.Read");
+    expect((await approval)?.status).toBe(200);
+    expect(prompts).toEqual([expect.stringMatching(new RegExp(`^To sign in, use a web browser to open the page ${emulator.loginOrigin}/devicelogin and enter the code [A-Z0-9]{9} to authenticate\\.$`))]);
+
+    const me = (await graphClient(() => granted.token)
+      .api("/me")
+      .select("id")
+      .get()) as { id: string };
+    expect(me.id).toBe(emulator.identity?.tokens.lookup(granted.token)?.user?.id);
+    expect(graphLog().map((entry) => [entry.url, entry.tokenKind, entry.status])).toEqual([["/v1.0/me?$select=id", "user", 200]]);
+    // MSAL polls with the short grant_type "device_code".
+    const polls = emulator.identity?.log.filter((entry) => entry.form.grant_type === "device_code") ?? [];
+    expect(polls.length).toBeGreaterThan(0);
+    expect(polls.at(-1)?.status).toBe(200);
+    expect(polls.slice(0, -1).every((entry) => entry.status === 400)).toBe(true);
   });
 
   it("a wrong secret surfaces Entra's AADSTS error through the credential", async () => {
