@@ -135,7 +135,7 @@ const redeemForm = (code: string, verifier: string, redirectUri = "http://localh
   ...extra,
 });
 
-function assertion(claims: JsonObject = {}, header: JsonObject = {}, key: TestCertificate = cert): string {
+function assertion(claims: JsonObject = {}, header: JsonObject = {}, key: TestCertificate = cert): Promise<string> {
   const sec = Math.floor(now / 1000);
   return signJwt(
     { alg: "RS256", typ: "JWT", x5t: key.thumbprintSha1Base64Url, ...header } as JsonObject & { alg: "RS256" },
@@ -253,43 +253,43 @@ describe("client credentials with a secret", () => {
 
 describe("client credentials with a certificate assertion", () => {
   it("accepts an RS256 assertion with x5t and a PS256 one with x5t#S256", async () => {
-    const rs = await token(assertionForm(assertion()));
+    const rs = await token(assertionForm(await assertion()));
     expect(rs.res.status).toBe(200);
     expect(em.tokens.lookup(String(rs.body.access_token))).toMatchObject({ kind: "app", clientId: CERT_CLIENT_ID });
-    const ps = await token(assertionForm(assertion({}, { alg: "PS256", x5t: undefined, "x5t#S256": cert.thumbprintSha256Base64Url })));
+    const ps = await token(assertionForm(await assertion({}, { alg: "PS256", x5t: undefined, "x5t#S256": cert.thumbprintSha256Base64Url })));
     expect(ps.res.status).toBe(200);
-    const byDomain = await token(assertionForm(assertion({ aud: `${em.origin}/contoso.onmicrosoft.com/oauth2/v2.0/token` })));
+    const byDomain = await token(assertionForm(await assertion({ aud: `${em.origin}/contoso.onmicrosoft.com/oauth2/v2.0/token` })));
     expect(byDomain.res.status).toBe(200);
   });
 
   it("refuses a tampered assertion and one signed by an unregistered certificate (AADSTS700027)", async () => {
-    const [h, , s] = assertion().split(".");
+    const [h, , s] = (await assertion()).split(".");
     const forged = Buffer.from(JSON.stringify({ aud: em.tokenEndpoint(), iss: CERT_CLIENT_ID, sub: CERT_CLIENT_ID, exp: Math.floor(now / 1000) + 86400 })).toString("base64url");
     const tampered = await expectAad(await post(em.tokenEndpoint(), assertionForm(`${h}.${forged}.${s}`)), 401, "invalid_client", 700027);
     expect(tampered.error_description).toContain("Client assertion contains an invalid signature. [Reason - The provided signature value did not match the expected signature value.");
-    const foreign = await expectAad(await post(em.tokenEndpoint(), assertionForm(assertion({}, { x5t: otherCert.thumbprintSha1Base64Url }, otherCert))), 401, "invalid_client", 700027);
+    const foreign = await expectAad(await post(em.tokenEndpoint(), assertionForm(await assertion({}, { x5t: otherCert.thumbprintSha1Base64Url }, otherCert))), 401, "invalid_client", 700027);
     expect(foreign.error_description).toContain(`[Reason - The key was not found., Thumbprint of key used by client: '${otherCert.thumbprintSha1Hex}'`);
     // A secret-only app has no key to check an assertion against.
-    const onSecretApp = { ...assertionForm(assertion({ iss: DEMO_CLIENT_ID, sub: DEMO_CLIENT_ID })), client_id: DEMO_CLIENT_ID };
+    const onSecretApp = { ...assertionForm(await assertion({ iss: DEMO_CLIENT_ID, sub: DEMO_CLIENT_ID })), client_id: DEMO_CLIENT_ID };
     await expectAad(await post(em.tokenEndpoint(), onSecretApp), 401, "invalid_client", 700027);
   });
 
   it("refuses expired, misaddressed and mis-issued assertions", async () => {
     const sec = Math.floor(now / 1000);
-    const expired = await expectAad(await post(em.tokenEndpoint(), assertionForm(assertion({ nbf: sec - 7200, iat: sec - 7200, exp: sec - 3600 }))), 401, "invalid_client", 700024);
+    const expired = await expectAad(await post(em.tokenEndpoint(), assertionForm(await assertion({ nbf: sec - 7200, iat: sec - 7200, exp: sec - 3600 }))), 401, "invalid_client", 700024);
     expect(expired.error_description).toMatch(/^AADSTS700024: Client assertion is not within its valid time range\. Current time: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z, assertion valid from /);
-    await expectAad(await post(em.tokenEndpoint(), assertionForm(assertion({ nbf: sec + 3600 }))), 401, "invalid_client", 700024);
-    await expectAad(await post(em.tokenEndpoint(), assertionForm(assertion({ aud: "https://login.microsoftonline.us/contoso.onmicrosoft.com/oauth2/v2.0/token" }))), 401, "invalid_client", 700023);
-    await expectAad(await post(em.tokenEndpoint(), assertionForm(assertion({ iss: DEMO_CLIENT_ID, sub: DEMO_CLIENT_ID }))), 401, "invalid_client", 700021);
-    await expectAad(await post(em.tokenEndpoint(), assertionForm(assertion({ sub: DEMO_CLIENT_ID }))), 401, "invalid_client", 50048);
+    await expectAad(await post(em.tokenEndpoint(), assertionForm(await assertion({ nbf: sec + 3600 }))), 401, "invalid_client", 700024);
+    await expectAad(await post(em.tokenEndpoint(), assertionForm(await assertion({ aud: "https://login.microsoftonline.us/contoso.onmicrosoft.com/oauth2/v2.0/token" }))), 401, "invalid_client", 700023);
+    await expectAad(await post(em.tokenEndpoint(), assertionForm(await assertion({ iss: DEMO_CLIENT_ID, sub: DEMO_CLIENT_ID }))), 401, "invalid_client", 700021);
+    await expectAad(await post(em.tokenEndpoint(), assertionForm(await assertion({ sub: DEMO_CLIENT_ID }))), 401, "invalid_client", 50048);
   });
 
   it("refuses malformed assertions: garbage, HS256, no thumbprint", async () => {
     await expectAad(await post(em.tokenEndpoint(), assertionForm("not-a-jwt")), 401, "invalid_client", 50027);
-    const [, p, s] = assertion().split(".");
+    const [, p, s] = (await assertion()).split(".");
     const hs = `${Buffer.from(JSON.stringify({ alg: "HS256", typ: "JWT" })).toString("base64url")}.${p}.${s}`;
     await expectAad(await post(em.tokenEndpoint(), assertionForm(hs)), 401, "invalid_client", 5002738);
-    await expectAad(await post(em.tokenEndpoint(), assertionForm(assertion({}, { x5t: undefined }))), 401, "invalid_client", 5002723);
+    await expectAad(await post(em.tokenEndpoint(), assertionForm(await assertion({}, { x5t: undefined }))), 401, "invalid_client", 5002723);
   });
 });
 
@@ -538,7 +538,7 @@ describe("expiry, registry and log", () => {
     const redeemed = await token(redeemForm(code, verifier));
     const refreshToken = String(redeemed.body.refresh_token);
     await token({ client_id: DEMO_CLIENT_ID, client_secret: DEMO_CLIENT_SECRET, grant_type: "refresh_token", refresh_token: refreshToken });
-    const jwt = assertion();
+    const jwt = await assertion();
     await token(assertionForm(jwt));
     await token(secretForm({ client_secret: "wrong-but-still-secret" }));
 

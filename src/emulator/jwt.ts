@@ -1,15 +1,12 @@
 /**
  * JWTs for the emulator. Reading and verifying go through jose (decodeProtectedHeader, decodeJwt, compactVerify).
- * Two pieces stay here because jose lacks them:
- * - `signJwt`, synchronous: jose only signs asynchronously, and rich notifications' validation tokens are signed
- *   synchronously while a notification POST is built (richNotifications.ts signValidationToken). Once that is
- *   async, `new SignJWT(payload).setProtectedHeader(header).sign(key)` replaces it.
+ * Signing uses jose's SignJWT. One piece stays here because jose lacks it:
  * - `unsignedJwt`: jose's UnsecuredJWT writes the header `{"alg":"none"}` only; the documented sample id_token's is
  *   `{"typ":"JWT","alg":"none"}` (ED v2-oauth2-auth-code-flow.md).
  */
-import { constants, createPrivateKey, sign, type KeyObject } from "node:crypto";
+import { createPrivateKey, type KeyObject } from "node:crypto";
 
-import { base64url, compactVerify, decodeJwt as decodeJwtPayload, decodeProtectedHeader } from "jose";
+import { base64url, compactVerify, decodeJwt as decodeJwtPayload, decodeProtectedHeader, SignJWT } from "jose";
 
 export type JsonObject = Record<string, unknown>;
 
@@ -50,12 +47,9 @@ export async function verifyJwtSignature(token: string, alg: AssertionAlgorithm,
   }
 }
 
-/** Signs a JWT with an RSA private key (PEM): RS* as PKCS #1 v1.5, PS* as RSASSA-PSS with MGF1 and a salt as long as the hash (RFC 7518 §3.5). */
-export function signJwt(header: JsonObject & { alg: AssertionAlgorithm }, payload: JsonObject, privateKeyPem: string): string {
-  const signingInput = `${base64url.encode(JSON.stringify(header))}.${base64url.encode(JSON.stringify(payload))}`;
-  const key = createPrivateKey(privateKeyPem);
-  const options = header.alg.startsWith("PS") ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST } : { key };
-  return `${signingInput}.${base64url.encode(sign(`sha${header.alg.slice(2)}`, Buffer.from(signingInput, "ascii"), options))}`;
+/** Signs a JWT with an RSA private key (PEM); tests build client assertions with it, the emulator its validation tokens. */
+export function signJwt(header: JsonObject & { alg: AssertionAlgorithm }, payload: JsonObject, privateKeyPem: string): Promise<string> {
+  return new SignJWT(payload).setProtectedHeader(header).sign(createPrivateKey(privateKeyPem));
 }
 
 /** An unsigned JWT (`{"typ":"JWT","alg":"none"}`, empty signature), the shape of the documented sample id_token. */

@@ -314,7 +314,7 @@ describe("validation tokens against the sign-in host's published keys", () => {
 
   it("rejects a token signed with a key the sign-in host does not publish", async () => {
     const stranger = await makeTestCertificate();
-    const forged = signJwt(
+    const forged = await signJwt(
       { typ: "JWT", alg: "RS256", kid: "not-a-published-kid" },
       { aud: APP_ID, iss: `https://sts.windows.net/${TENANT_ID}/`, exp: Math.floor(NOW / 1000) + 3600, appid: CHANGE_TRACKING_APP_ID },
       stranger.privateKeyPem,
@@ -328,7 +328,7 @@ describe("validation tokens against the sign-in host's published keys", () => {
   it("rejects a token whose signature does not verify: another key under the published kid, or an altered payload", async () => {
     const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
     const claims = { aud: APP_ID, iss: `https://sts.windows.net/${TENANT_ID}/`, exp: Math.floor(NOW / 1000) + 3600, appid: CHANGE_TRACKING_APP_ID };
-    const forged = signJwt({ typ: "JWT", alg: "RS256", kid: validationTokenKeyId() }, claims, privateKey.export({ type: "pkcs8", format: "pem" }).toString());
+    const forged = await signJwt({ typ: "JWT", alg: "RS256", kid: validationTokenKeyId() }, claims, privateKey.export({ type: "pkcs8", format: "pem" }).toString());
     expect(await asyncFailure(verify([forged]))).toEqual({
       problem: "badTokenSignature",
       message: "the validation token has a signature that does not verify with the Microsoft sign-in host's key: it was forged or altered",
