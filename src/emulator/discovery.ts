@@ -13,8 +13,10 @@ export interface DiscoveryTarget {
   loginOrigin: string;
   /** The real sign-in origin the emulator stands in for ("https://login.microsoftonline.com"): cloud_instance_name. */
   cloudLoginOrigin: string;
-  /** The cloud's Graph resource ("https://graph.microsoft.com"): msgraph_host and userinfo_endpoint. */
+  /** The cloud's Graph resource ("https://graph.microsoft.com"): msgraph_host, and userinfo_endpoint without graphOrigin. */
   graphResource: string;
+  /** Where the Graph emulator answers: userinfo_endpoint points there, so a client that follows it stays on the emulator. */
+  graphOrigin?: string;
   /** A tenant's id (lower-case GUID), or the multi-tenant authority as asked: common, organizations, consumers. */
   tenant: { id: string } | { authority: "common" | "organizations" | "consumers" };
 }
@@ -27,7 +29,7 @@ export interface DiscoveryTarget {
  * tokens it issues carry `iss` = `{emulator login origin}/{tid}/v2.0`. Left out: kerberos_endpoint, rbac_url and
  * cloud_graph_host_name (Azure AD Graph), which no Graph client reads. The emulator's sign-in host serves the token,
  * authorize, device code, logout and keys endpoints; userinfo is Graph's (`https://graph.microsoft.com/oidc/userinfo`),
- * so the Graph emulator answers it.
+ * so the Graph emulator answers it, and the document points at the Graph emulator when it started this host.
  */
 export function openIdConfiguration(target: DiscoveryTarget): Record<string, unknown> {
   const origin = target.loginOrigin;
@@ -46,7 +48,7 @@ export function openIdConfiguration(target: DiscoveryTarget): Record<string, unk
     scopes_supported: ["openid", "profile", "email", "offline_access"],
     issuer: `${origin}/${issuerTenant}/v2.0`,
     request_uri_parameter_supported: false,
-    userinfo_endpoint: `https://${graphHost}/oidc/userinfo`,
+    userinfo_endpoint: `${target.graphOrigin ?? `https://${graphHost}`}/oidc/userinfo`,
     authorization_endpoint: `${origin}/${inUrls}/oauth2/v2.0/authorize`,
     device_authorization_endpoint: `${origin}/${inUrls}/oauth2/v2.0/devicecode`,
     http_logout_supported: true,

@@ -173,13 +173,15 @@ async function listenAll(servers: ReadonlyArray<{ server: Server; port: number }
 }
 
 /** The login host, when asked for: it issues for this cloud's Graph and on this emulator's clock unless set otherwise. */
-async function startIdentity(options: EmulatorOptions, settings: Settings): Promise<IdentityEmulator | undefined> {
+async function startIdentity(options: EmulatorOptions, settings: Settings, graphOrigin: string): Promise<IdentityEmulator | undefined> {
   if (!options.identity) return undefined;
   const given = options.identity === true ? {} : options.identity;
   // Issue for this cloud's Graph and on this emulator's clock (so advancing `now` expires its tokens), unless set.
   return startIdentityEmulator({
     ...given,
     graphResource: given.graphResource ?? settings.graphResource,
+    // Its discovery document publishes this Graph's /oidc/userinfo, so clients that follow it stay here.
+    graphOrigin: given.graphOrigin ?? graphOrigin,
     now: given.now ?? settings.now,
     ...(options.tls && !given.tls ? { tls: options.tls } : {}),
   });
@@ -220,13 +222,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     { server: downloadServer, port: options.downloadPort ?? 0 },
     { server: uploadServer, port: options.uploadPort ?? 0 },
   ]);
-  const identity = (login.identity = await startIdentity(options, settings).catch(async (error: unknown) => {
-    await Promise.all(servers.map(closeServer));
-    throw error;
-  }));
   const scheme = options.tls ? "https" : "http";
   const origin = `${scheme}://127.0.0.1:${port}`;
   tenant.state.origin = options.publicOrigin?.replace(/\/+$/, "") ?? origin;
+  const identity = (login.identity = await startIdentity(options, settings, tenant.state.origin).catch(async (error: unknown) => {
+    await Promise.all(servers.map(closeServer));
+    throw error;
+  }));
   tenant.downloadOrigin = `${scheme}://127.0.0.1:${downloadPort}`;
   tenant.uploads.origin = `${scheme}://127.0.0.1:${uploadPort}`;
   const emulator = publicEmulator({ settings, tenant, log, faults, throttle, control, origin, identity }, async () => {

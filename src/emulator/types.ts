@@ -36,7 +36,7 @@ export interface EmulatorOptions {
    */
   deltaPageSize?: number;
   /**
-   * Also start the Entra ID v2.0 login emulator (identity.ts) and accept the access tokens it issues; default
+   * Also start the Entra ID v2.0 login emulator (identity/) and accept the access tokens it issues; default
    * false (no login host, only the static `tokens`/`readOnlyTokens`). `true` uses the identity defaults; its
    * `graphResource` follows `cloud` and its clock follows `now` unless set here.
    */

@@ -187,3 +187,15 @@ describe("another user, and another app", () => {
     expect(answer.json).toEqual({ sub: idTokenClaims(tokens.id_token).sub, name: user.displayName, family_name: user.surname, given_name: user.givenName, email: user.mail });
   });
 });
+
+describe("discovery", () => {
+  it("publishes this Graph emulator's /oidc/userinfo, so a client that follows the discovery document stays on the emulator", async () => {
+    const discovery = await fetch(`${login(em).origin}/${login(em).tenantId}/v2.0/.well-known/openid-configuration`);
+    const endpoint = ((await discovery.json()) as { userinfo_endpoint: string }).userinfo_endpoint;
+    expect(endpoint).toBe(`${em.origin}/oidc/userinfo`);
+    const { access_token } = await signIn("openid profile");
+    const res = await fetch(endpoint, { headers: { Authorization: `Bearer ${access_token}` } });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ name: "Megan Bowen" });
+  });
+});

@@ -23,7 +23,7 @@ export async function signingKeys(state: IdentityState, request: IdentityRequest
 export function openIdConfigurationDocument(state: IdentityState, request: IdentityRequest): HttpReply {
   const ref = state.resolveTenant(request.params[0]);
   const tenant = ref.kind === "tenant" ? { id: ref.tenant.id } : { authority: ref.kind };
-  const body = openIdConfiguration({ loginOrigin: state.origin, cloudLoginOrigin: state.publicOrigin ?? state.origin, graphResource: state.graph, tenant });
+  const body = openIdConfiguration({ loginOrigin: state.origin, cloudLoginOrigin: state.publicOrigin ?? state.origin, graphResource: state.graph, ...(state.graphOrigin ? { graphOrigin: state.graphOrigin } : {}), tenant });
   return jsonReply(200, body, CORS);
 }
 

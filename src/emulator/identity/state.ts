@@ -105,6 +105,11 @@ export interface IdentityOptions {
    * `authorization_pending`, so a test that proves the flow with a real client sets 0.
    */
   deviceCodeIntervalSeconds?: number;
+  /**
+   * Where the Graph emulator answers; the discovery document's `userinfo_endpoint` points there, so a client that
+   * follows discovery stays on the emulator. Default: the cloud's Graph host, as Entra publishes it.
+   */
+  graphOrigin?: string;
 }
 
 /** Each cloud's sign-in origin, by Graph resource (DC concepts/deployments.md). */
@@ -316,6 +321,8 @@ export class IdentityState {
   readonly refreshGrants = new Map<string, RefreshGrant>();
   readonly deviceCodes = new Map<string, DeviceAuthorization>();
   readonly deviceCodeIntervalSeconds: number;
+  /** Where Graph's UserInfo is published (IdentityOptions.graphOrigin); undefined: the cloud's Graph host. */
+  readonly graphOrigin: string | undefined;
   /** Where this host answers (http(s)://127.0.0.1:PORT); set once it listens. */
   origin = "";
 
@@ -326,6 +333,7 @@ export class IdentityState {
     this.refreshInactiveMs = (options.refreshTokenInactiveSeconds ?? DEFAULT_REFRESH_INACTIVE_SECONDS) * 1000;
     this.graph = normalizeResource(options.graphResource ?? GRAPH_RESOURCE);
     this.publicOrigin = options.publicOrigin ?? LOGIN_ORIGIN_OF_RESOURCE[this.graph];
+    this.graphOrigin = options.graphOrigin?.replace(/\/+$/, "");
     this.user = options.user ?? { id: ME_ID, userPrincipalName: `MeganB@${TENANT_DOMAIN}`, displayName: "Megan Bowen" };
     this.tenants = (options.tenants ?? [{ id: TENANT_ID, domains: [...VERIFIED_DOMAINS], displayName: "Contoso" }]).map((t) => ({
       id: t.id.toLowerCase(),
