@@ -99,7 +99,8 @@ async function main(): Promise<void> {
     users: command.users,
     deltaPageSize: command.deltaPageSize,
     cloud: command.cloud,
-    identity: { port: command.loginPort },
+    identity: { port: command.loginPort, ...(command.deviceCodeIntervalSeconds === undefined ? {} : { deviceCodeIntervalSeconds: command.deviceCodeIntervalSeconds }) },
+    ...(command.seed === undefined ? {} : { seed: command.seed }),
     // A start option, not setThrottle: POST /_emulator/reset returns to it rather than to no throttling.
     ...(command.throttle ? { throttle: command.throttle } : {}),
     // Change notifications reach subscribed webhooks by themselves, a tenth of a second after the change.
