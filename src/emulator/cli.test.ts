@@ -4,7 +4,7 @@
  * command line.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { request } from "node:https";
 import { join } from "node:path";
 
@@ -181,6 +181,12 @@ describe("npm run emulator", () => {
 
     const discovery = await getTls(`${config.login}/common/v2.0/.well-known/openid-configuration`, ca);
     expect(discovery.body.token_endpoint).toBe(`${config.login}/common/oauth2/v2.0/token`);
+
+    // Stopping removes the run's CA file.
+    const exited = finished(child);
+    child.kill("SIGTERM");
+    expect((await exited).code).toBe(0);
+    expect(existsSync(config.caFile)).toBe(false);
   }, 60_000);
 
   it("--seed repeats the run's random choices after POST /_emulator/reset; --device-code-interval reaches the device code answer", async () => {
