@@ -290,3 +290,56 @@ describe("the $batch time model", () => {
     }
   });
 });
+
+describe("EmulatorOptions.seed", () => {
+  const requests = Array.from({ length: 8 }, (_, i) => ({ id: String(i + 1), method: "GET", url: "/organization" }));
+
+  /** The answer orders of three batches, and which of twelve /me requests a 50 % fault rule without a seed hits. */
+  async function choices(seed: number | undefined): Promise<{ orders: string[][]; hits: number[] }> {
+    const seeded = await startEmulator({ users: 1, ...(seed === undefined ? {} : { seed }) });
+    try {
+      const post = async () => {
+        const res = await fetch(`${seeded.origin}/v1.0/$batch`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${seeded.token}`, "Content-Type": "application/json" },
+          body: JSON.stringify({ requests }),
+        });
+        return ((await res.json()) as { responses: ItemResponse[] }).responses.map((r) => r.id);
+      };
+      const orders = [await post(), await post(), await post()];
+      seeded.addFault({ path: "/me", rate: 0.5, times: 100, fault: { kind: "status", status: 503 } });
+      const hits: number[] = [];
+      for (let i = 0; i < 12; i++) {
+        const res = await fetch(`${seeded.origin}/v1.0/me`, { headers: { Authorization: `Bearer ${seeded.token}` } });
+        await res.arrayBuffer();
+        if (res.status === 503) hits.push(i);
+      }
+      return { orders, hits };
+    } finally {
+      await seeded.close();
+    }
+  }
+
+  it("makes another emulator with the same seed answer the same requests the same way; another seed differs", async () => {
+    const first = await choices(42);
+    expect(await choices(42)).toEqual(first);
+    // Each batch still gets an order of its own, never the request order.
+    expect(new Set(first.orders.map((order) => order.join())).size).toBe(3);
+    for (const order of first.orders) expect(order).not.toEqual(requests.map((r) => r.id));
+    expect(first.hits.length).toBeGreaterThan(0);
+    expect(first.hits.length).toBeLessThan(12);
+    const other = await choices(7);
+    expect(other.orders).not.toEqual(first.orders);
+    expect(other.hits).not.toEqual(first.hits);
+  });
+
+  it("unseeded, batch orders follow each batch's request-id (two emulators differ) and rate rules draw from seed 1 as before", async () => {
+    const [one, two] = [await choices(undefined), await choices(undefined)];
+    expect(one.orders).not.toEqual(two.orders);
+    expect(one.hits).toEqual(two.hits);
+  });
+
+  it("refuses a seed mulberry32 cannot take", async () => {
+    await expect(startEmulator({ seed: -1 })).rejects.toThrow("seed must be an integer from 0 to 4294967295, got -1");
+  });
+});

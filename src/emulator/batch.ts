@@ -141,15 +141,15 @@ function itemBody(reply: Reply, method: string): unknown {
   return reply.body.toString("base64");
 }
 
-/** A PRNG seeded from the batch's request-id: the shuffle is stable per batch and differs between batches. */
-function seededRandom(seed: string): () => number {
-  return mulberry32(createHash("sha256").update(seed).digest().readUInt32BE(0));
+/** Unseeded runs take the batch's request-id as the shuffle's seed: stable per batch, different between batches. */
+function seedOfRequestId(requestId: string): number {
+  return createHash("sha256").update(requestId).digest().readUInt32BE(0);
 }
 
 /** "Individual responses might appear in a different order than the requests" (DC concepts/json-batching.md): never request order. */
-function shuffled<T>(values: T[], seed: string): T[] {
+function shuffled<T>(values: T[], seed: number): T[] {
   const out = [...values];
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     [out[i], out[j]] = [out[j], out[i]];
@@ -198,12 +198,14 @@ export function batchServiceTimeMs(
  * Runs the items (dependencies first) through `execute` and builds `{"responses":[…]}`. An item whose
  * dependency answered non-2xx is not run and answers 424 (DC concepts/json-batching.md, "dependsOn").
  * `delayMs` is the items' service time (batchServiceTimeMs), each running item costing `itemLatencyMs`.
+ * `orderSeed` shuffles the answers (the run's SeededChoices); default one taken from the batch's request-id.
  */
 export function runBatch(
   items: BatchItem[],
   ids: RequestIds,
   execute: (item: BatchItem) => ItemOutcome,
   itemLatencyMs = 0,
+  orderSeed: number = seedOfRequestId(ids.requestId),
 ): { reply: Reply; log: BatchItemLogEntry[]; delayMs: number } {
   const statuses = new Map<string, number>();
   const log: BatchItemLogEntry[] = [];
@@ -236,7 +238,7 @@ export function runBatch(
     responses.set(item, response);
     log.push({ id: item.id, method: item.method, url: item.url, status: reply.status, headers });
   }
-  const payload = { responses: shuffled(items, ids.requestId).map((item) => responses.get(item)) };
+  const payload = { responses: shuffled(items, orderSeed).map((item) => responses.get(item)) };
   return {
     reply: {
       status: 200,

@@ -4,7 +4,7 @@
  * command line.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { request } from "node:https";
 import { join } from "node:path";
 
@@ -181,6 +181,58 @@ describe("npm run emulator", () => {
 
     const discovery = await getTls(`${config.login}/common/v2.0/.well-known/openid-configuration`, ca);
     expect(discovery.body.token_endpoint).toBe(`${config.login}/common/oauth2/v2.0/token`);
+
+    // Stopping removes the run's CA file.
+    const exited = finished(child);
+    child.kill("SIGTERM");
+    expect((await exited).code).toBe(0);
+    expect(existsSync(config.caFile)).toBe(false);
+  }, 60_000);
+
+  it("--seed repeats the run's random choices after POST /_emulator/reset; --device-code-interval reaches the device code answer", async () => {
+    child = startCli(["--print-config", "--port", "0", "--users", "3", "--seed", "42", "--device-code-interval", "0"]);
+    const config = JSON.parse(await firstLine(child)) as Record<string, string>;
+    const graph = async (path: string, init: RequestInit = {}): Promise<Response> =>
+      fetch(`${config.graph}/v1.0${path}`, { ...init, headers: { Authorization: `Bearer ${config.token}`, "Content-Type": "application/json" } });
+    const control = async (path: string, body?: unknown): Promise<number> => {
+      const res = await fetch(`${config.graph}/_emulator/${path}`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${config.controlToken}`, "Content-Type": "application/json" },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      await res.arrayBuffer();
+      return res.status;
+    };
+    const requests = Array.from({ length: 6 }, (_, i) => ({ id: String(i + 1), method: "GET", url: "/organization" }));
+    /** Two batches' answer orders, then the statuses of ten /me under a 50 % fault rule without a seed of its own. */
+    const session = async (): Promise<{ orders: string[][]; statuses: number[] }> => {
+      const orders: string[][] = [];
+      for (let i = 0; i < 2; i++) {
+        const answer = (await (await graph("/$batch", { method: "POST", body: JSON.stringify({ requests }) })).json()) as { responses: { id: string }[] };
+        orders.push(answer.responses.map((r) => r.id));
+      }
+      expect(await control("faults", { path: "/me", rate: 0.5, times: 100, fault: { kind: "status", status: 503 } })).toBe(201);
+      const statuses: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const res = await graph("/me");
+        await res.arrayBuffer();
+        statuses.push(res.status);
+      }
+      return { orders, statuses };
+    };
+    const first = await session();
+    expect(first.orders[0]).not.toEqual(first.orders[1]);
+    expect(first.statuses).toContain(503);
+    expect(first.statuses).toContain(200);
+    expect(await control("reset")).toBe(200);
+    expect(await session()).toEqual(first);
+
+    const started = await fetch(`${config.login}/${config.tenant}/oauth2/v2.0/devicecode`, {
+      method: "POST",
+      body: new URLSearchParams({ client_id: config.clientId, scope: "User.Read" }),
+    });
+    expect(started.status).toBe(200);
+    expect(await started.json()).toMatchObject({ interval: 0 });
   }, 60_000);
 
   it("refuses an unknown flag with exit code 2 and a message naming it, without starting", async () => {

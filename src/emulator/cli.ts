@@ -1,6 +1,6 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 import { DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TOKEN, startEmulator, type GraphEmulator } from "./index";
 import { CommandLineError, parseCommandLine, USAGE, type EmulatorCommand } from "./commandLine";
@@ -9,8 +9,8 @@ import { generateLoopbackCertificate } from "./tls";
 /**
  * The one JSON line of `--print-config`, for scripts in any language that start the emulator and drive it.
  * `token` is the demo bearer token: full access, and /me is the demo user (Megan Bowen), as for a delegated
- * token. `controlToken` guards the control surface under /_emulator/ (faults, throttling, log, reset); `caFile` is
- * null without --https.
+ * token. `controlToken` guards the control surface under /_emulator/ (faults, throttling, log, apps, reset);
+ * `caFile` is null without --https (the file lives until the emulator stops).
  */
 function printedConfig(emulator: GraphEmulator, caFile: string | undefined): Record<string, unknown> {
   return {
@@ -40,7 +40,7 @@ function printBanner(emulator: GraphEmulator, command: EmulatorCommand, caFile: 
   console.log(`Download host      ${emulator.downloadOrigin}`);
   console.log(`Upload host        ${emulator.uploadOrigin}  (upload sessions: POST …/createUploadSession on Graph)`);
   console.log(`Bearer token       ${DEMO_TOKEN}`);
-  console.log(`Control token      ${emulator.controlToken}  (Authorization for ${emulator.origin}/_emulator/…: faults, throttle, log, reset)`);
+  console.log(`Control token      ${emulator.controlToken}  (Authorization for ${emulator.origin}/_emulator/…: faults, throttle, log, apps, reset)`);
   console.log(`Login host         ${emulator.loginOrigin}  (Entra ID v2.0, tenant ${identity.tenantId}, cloud ${cloud}: ${emulator.graphResource})`);
   console.log(`Token endpoint     ${tokenEndpoint}`);
   console.log(`Authorize endpoint ${identity.authorizeEndpoint()}`);
@@ -99,7 +99,8 @@ async function main(): Promise<void> {
     users: command.users,
     deltaPageSize: command.deltaPageSize,
     cloud: command.cloud,
-    identity: { port: command.loginPort },
+    identity: { port: command.loginPort, ...(command.deviceCodeIntervalSeconds === undefined ? {} : { deviceCodeIntervalSeconds: command.deviceCodeIntervalSeconds }) },
+    ...(command.seed === undefined ? {} : { seed: command.seed }),
     // A start option, not setThrottle: POST /_emulator/reset returns to it rather than to no throttling.
     ...(command.throttle ? { throttle: command.throttle } : {}),
     // Change notifications reach subscribed webhooks by themselves, a tenth of a second after the change.
@@ -112,6 +113,8 @@ async function main(): Promise<void> {
   const stop = (): void => {
     if (stopping) return;
     stopping = true;
+    // The CA of this run trusts nothing once it stops: leave no temp directory behind per start.
+    if (caFile) rmSync(dirname(caFile), { recursive: true, force: true });
     emulator.close().then(
       () => process.exit(0),
       (error: unknown) => {

@@ -27,6 +27,10 @@ describe("parseCommandLine", () => {
     [["--https"], { https: true }],
     [["--public-origin", "https://graph.example.test/"], { publicOrigin: "https://graph.example.test" }],
     [["--public-origin", "http://LOCALHOST:8443"], { publicOrigin: "http://localhost:8443" }],
+    [["--device-code-interval", "0"], { deviceCodeIntervalSeconds: 0 }],
+    [["--device-code-interval=900"], { deviceCodeIntervalSeconds: 900 }],
+    [["--seed", "0"], { seed: 0 }],
+    [["--seed", "4294967295"], { seed: 4294967295 }],
   ])("%j", (argv, expected) => {
     expect(run(argv)).toMatchObject(expected);
   });
@@ -37,13 +41,22 @@ describe("parseCommandLine", () => {
     expect(run(["--port", "0", "--users", "3"], env)).toMatchObject({ port: 0, downloadPort: 0, loginPort: 9100, users: 3 });
   });
 
+  it("leaves the device code interval and the seed unset without their flags (Entra's 5 s, unseeded choices)", () => {
+    expect(run([])).not.toHaveProperty("deviceCodeIntervalSeconds");
+    expect(run([])).not.toHaveProperty("seed");
+  });
+
   it.each(["-h", "--help"])("%s asks for the usage text, whatever else is given", (flag) => {
     expect(parseCommandLine(["--port", "1", flag])).toEqual({ kind: "help" });
   });
 
   it.each<[string[], string]>([
     [["--prot", "1"], "Unknown option '--prot'. See --help."],
-    [["--seed", "1"], "Unknown option '--seed'. See --help."],
+    [["--seed", "-1"], "Option '--seed' argument is ambiguous. See --help."],
+    [["--seed", "4294967296"], "--seed must be a whole number from 0 to 4294967295, got '4294967296'"],
+    [["--seed", "abc"], "--seed must be a whole number from 0 to 4294967295, got 'abc'"],
+    [["--device-code-interval", "1.5"], "--device-code-interval must be a whole number from 0 to 900, got '1.5'"],
+    [["--device-code-interval", "901"], "--device-code-interval must be a whole number from 0 to 900, got '901'"],
     [["extra"], "Unexpected argument 'extra'. See --help."],
     [["--port"], "Option '--port <value>' argument missing. See --help."],
     [["--port", "65536"], "--port must be a whole number from 0 to 65535, got '65536'"],
@@ -79,7 +92,7 @@ describe("parseThrottle", () => {
 
 describe("USAGE", () => {
   it("documents every flag the parser takes", () => {
-    for (const flag of ["--port", "--download-port", "--login-port", "--upload-port", "--latency", "--users", "--delta-page-size", "--cloud", "--throttle", "--print-config", "--https", "--public-origin", "--help"]) {
+    for (const flag of ["--port", "--download-port", "--login-port", "--upload-port", "--latency", "--users", "--delta-page-size", "--cloud", "--throttle", "--print-config", "--https", "--public-origin", "--device-code-interval", "--seed", "--help"]) {
       expect(USAGE).toContain(flag);
       if (flag !== "--help") expect(() => parseCommandLine([["--print-config", "--https"].includes(flag) ? flag : `${flag}=1`])).not.toThrow("Unknown option");
     }

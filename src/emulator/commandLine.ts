@@ -24,6 +24,10 @@ export interface EmulatorCommand {
   https: boolean;
   /** The origin Graph's links name (EmulatorOptions.publicOrigin), e.g. behind a proxy. */
   publicOrigin?: string;
+  /** The device code flow's polling interval (IdentityOptions.deviceCodeIntervalSeconds); undefined: Entra's 5. */
+  deviceCodeIntervalSeconds?: number;
+  /** Seeds the emulator's random choices (EmulatorOptions.seed); undefined: they stay unseeded. */
+  seed?: number;
 }
 
 export type ParsedCommandLine = { kind: "help" } | { kind: "run"; command: EmulatorCommand };
@@ -56,6 +60,13 @@ Options:
                            a file (printed; use it as NODE_EXTRA_CA_CERTS or curl --cacert)
   --public-origin <url>    the origin Graph's links use (@odata.nextLink, @odata.context, Location), e.g.
                            https://graph.example.test behind a proxy (default the origin it listens on)
+  --device-code-interval <s>
+                           the device code flow's polling interval in seconds (default 5, what Entra sends;
+                           0 lets a test's client poll without sleeping)
+  --seed <n>               seed what the emulator chooses at random: the order of $batch answers and which
+                           requests a fault rule with a rate (and no seed of its own) hits; the same seed and
+                           the same requests give the same answers, also after POST /_emulator/reset
+                           (default unseeded: batch orders differ between batches)
   --print-config           once listening, print one JSON line: graph, login, download, upload, tenant,
                            clientId, clientSecret, token, controlToken, caFile
   -h, --help               this text
@@ -123,6 +134,8 @@ export function parseCommandLine(argv: readonly string[], env: Readonly<Record<s
         "print-config": { type: "boolean" },
         https: { type: "boolean" },
         "public-origin": { type: "string" },
+        "device-code-interval": { type: "string" },
+        seed: { type: "string" },
       },
     }));
   } catch (error) {
@@ -171,5 +184,9 @@ export function parseCommandLine(argv: readonly string[], env: Readonly<Record<s
   if (users) command.users = integer(users.flag, users.raw, 0, 0xffffffff);
   if (deltaPageSize) command.deltaPageSize = integer(deltaPageSize.flag, deltaPageSize.raw, 1, 1_000_000);
   if (values.throttle !== undefined) command.throttle = parseThrottle(values.throttle);
+  // Device codes live 15 minutes (DEVICE_CODE_LIFETIME_SECONDS): a longer interval could never poll in time.
+  if (values["device-code-interval"] !== undefined) command.deviceCodeIntervalSeconds = integer("--device-code-interval", values["device-code-interval"], 0, 900);
+  // mulberry32 (random.ts) takes a 32-bit seed.
+  if (values.seed !== undefined) command.seed = integer("--seed", values.seed, 0, 0xffffffff);
   return { kind: "run", command };
 }

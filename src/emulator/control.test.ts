@@ -2,10 +2,17 @@
  * The control surface as an outside client sees it: plain HTTP to `{origin}/_emulator/…` with the control token,
  * then plain Graph requests (and one Raw Request through the harness) that suffer what was scripted.
  */
-import { rawRequest, useEmulator } from "../tests/support";
-import { startReceiver, type Receiver } from "./testReceiver";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 
-const env = useEmulator();
+import { importPKCS8, SignJWT } from "jose";
+
+import { rawRequest, useEmulator } from "../tests/support";
+import { DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, startEmulator } from "./index";
+import { startReceiver, type Receiver } from "./testReceiver";
+import { makeTestCertificate } from "./x509";
+
+// With the sign-in host: POST /_emulator/apps registers there, GET /_emulator/log?host=login reads its log.
+const env = useEmulator({ identity: true });
 let hook: Receiver;
 
 beforeAll(async () => {
@@ -166,6 +173,152 @@ describe("GET /_emulator/log", () => {
     expect((later.json.entries as Record<string, unknown>[]).map((e) => e.url)).toEqual(["/v1.0/organization"]);
     expect(later.json.next).toBe(3);
     expect(errorOf(await control("GET", "/log?since=-1")).field).toBe("since");
+  });
+});
+
+describe("the sign-in host from outside: POST /_emulator/apps and GET /_emulator/log?host=login", () => {
+  const login = () => env.emulator.identity!;
+  const tokenEndpoint = () => login().tokenEndpoint();
+  const form = (fields: Record<string, string>) => ({ method: "POST", body: new URLSearchParams(fields) });
+  const loginLog = async (query = "") => (await control("GET", `/log?host=login${query}`)).json as { entries: Record<string, unknown>[]; next: number };
+
+  it("registers an app with a secret: its client credentials get an app token Graph accepts, and the log shows the request without the secret", async () => {
+    const clientId = randomUUID();
+    const clientSecret = `own-secret-${randomBytes(8).toString("hex")}`;
+    const registered = await control("POST", "/apps", { clientId: clientId.toUpperCase(), displayName: "Outside Client", clientSecret });
+    expect(registered.status).toBe(201);
+    expect(registered.json).toEqual({ clientId, displayName: "Outside Client", publicClient: false, redirectUris: [] });
+    expect(JSON.stringify(registered.json)).not.toContain(clientSecret);
+
+    const wrong = await fetch(tokenEndpoint(), form({ grant_type: "client_credentials", client_id: clientId, client_secret: "nope", scope: "https://graph.microsoft.com/.default" }));
+    expect(wrong.status).toBe(401);
+    const granted = await fetch(tokenEndpoint(), form({ grant_type: "client_credentials", client_id: clientId, client_secret: clientSecret, scope: "https://graph.microsoft.com/.default" }));
+    expect(granted.status).toBe(200);
+    const { access_token } = (await granted.json()) as { access_token: string };
+    const users = await fetch(`${env.emulator.origin}/v1.0/users?$top=1`, { headers: { Authorization: `Bearer ${access_token}` } });
+    expect(users.status).toBe(200);
+
+    const log = await loginLog();
+    expect(log.entries.map((e) => [e.server, e.method, e.url, e.status])).toEqual([
+      ["login", "POST", `/${login().tenantId}/oauth2/v2.0/token`, 401],
+      ["login", "POST", `/${login().tenantId}/oauth2/v2.0/token`, 200],
+    ]);
+    expect(log.entries[1].form).toEqual({ grant_type: "client_credentials", client_id: clientId, client_secret: "[REDACTED]", scope: "https://graph.microsoft.com/.default" });
+    expect(log.next).toBe(2);
+    expect((await loginLog("&since=1")).entries).toHaveLength(1);
+    expect(JSON.stringify(log)).not.toContain(clientSecret);
+    expect(JSON.stringify(log)).not.toContain(access_token);
+    // The Graph log stays the Graph hosts' own.
+    expect(((await control("GET", "/log")).json.entries as { url: string }[]).map((e) => e.url)).toEqual(["/v1.0/users?$top=1"]);
+  });
+
+  it("registers a certificate: an assertion signed with the user's own key gets a token; the assertion is redacted in the log", async () => {
+    const certificate = await makeTestCertificate();
+    const clientId = randomUUID();
+    expect((await control("POST", "/apps", { clientId, certificatePem: certificate.certificatePem })).json).toMatchObject({ clientId, publicClient: false });
+    const assertion = await new SignJWT({})
+      .setProtectedHeader({ alg: "RS256", typ: "JWT", "x5t#S256": certificate.thumbprintSha256Base64Url })
+      .setIssuer(clientId)
+      .setSubject(clientId)
+      .setAudience(tokenEndpoint())
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setNotBefore("0s")
+      .setExpirationTime("10m")
+      .sign(await importPKCS8(certificate.privateKeyPem, "RS256"));
+    const granted = await fetch(
+      tokenEndpoint(),
+      form({
+        grant_type: "client_credentials",
+        client_id: clientId,
+        client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        client_assertion: assertion,
+        scope: "https://graph.microsoft.com/.default",
+      }),
+    );
+    expect(granted.status).toBe(200);
+    const log = await loginLog();
+    expect(log.entries.map((e) => (e.form as Record<string, string>).client_assertion)).toEqual(["[REDACTED]"]);
+    expect(JSON.stringify(log)).not.toContain(assertion.split(".")[2]);
+  });
+
+  it("registers a public client with a redirect URI: auth code with PKCE and refresh work, and code, verifier and refresh token never reach the log", async () => {
+    const clientId = randomUUID();
+    const redirectUri = "http://localhost/outside";
+    expect((await control("POST", "/apps", { clientId, redirectUris: [redirectUri] })).json).toEqual({ clientId, displayName: "Graph Emulator App", publicClient: true, redirectUris: [redirectUri] });
+    const verifier = randomBytes(32).toString("base64url");
+    const authorize = new URL(login().authorizeEndpoint());
+    for (const [key, value] of Object.entries({
+      client_id: clientId,
+      response_type: "code",
+      redirect_uri: redirectUri,
+      scope: "User.Read offline_access",
+      code_challenge: createHash("sha256").update(verifier).digest("base64url"),
+      code_challenge_method: "S256",
+    })) {
+      authorize.searchParams.set(key, value);
+    }
+    const redirected = await fetch(authorize, { redirect: "manual" });
+    expect(redirected.status).toBe(302);
+    const code = new URL(String(redirected.headers.get("location"))).searchParams.get("code") as string;
+    const redeemed = await fetch(tokenEndpoint(), form({ grant_type: "authorization_code", client_id: clientId, code, code_verifier: verifier, redirect_uri: redirectUri, scope: "User.Read offline_access" }));
+    expect(redeemed.status).toBe(200);
+    const { refresh_token } = (await redeemed.json()) as { refresh_token: string };
+    const refreshed = await fetch(tokenEndpoint(), form({ grant_type: "refresh_token", client_id: clientId, refresh_token, scope: "User.Read offline_access" }));
+    expect(refreshed.status).toBe(200);
+
+    const log = await loginLog();
+    expect(log.entries.map((e) => e.status)).toEqual([302, 200, 200]);
+    expect(log.entries[1].form).toMatchObject({ code: "[REDACTED]", code_verifier: "[REDACTED]" });
+    expect(log.entries[2].form).toMatchObject({ refresh_token: "[REDACTED]" });
+    const text = JSON.stringify(log);
+    for (const secret of [code, verifier, refresh_token]) expect(text).not.toContain(secret);
+  });
+
+  it("keeps apps across reset and replaces a registration sent again", async () => {
+    const clientId = randomUUID();
+    await control("POST", "/apps", { clientId, clientSecret: "first" });
+    expect((await control("POST", "/reset")).status).toBe(200);
+    await control("POST", "/apps", { clientId, clientSecret: "second" });
+    const token = (secret: string) => fetch(tokenEndpoint(), form({ grant_type: "client_credentials", client_id: clientId, client_secret: secret, scope: "https://graph.microsoft.com/.default" }));
+    expect([(await token("first")).status, (await token("second")).status]).toEqual([401, 200]);
+  });
+
+  it.each([
+    ["not JSON", "{clientId:", "body"],
+    ["an array", [], "body"],
+    ["no clientId", { clientSecret: "s" }, "clientId"],
+    ["a clientId that is not a GUID", { clientId: "my-app" }, "clientId"],
+    ["a misspelt field (it would register a public client)", { clientId: randomUUID(), secret: "s" }, "secret"],
+    ["an empty secret", { clientId: randomUUID(), clientSecret: "" }, "clientSecret"],
+    ["a numeric displayName", { clientId: randomUUID(), displayName: 7 }, "displayName"],
+    ["a certificate that is not one", { clientId: randomUUID(), certificatePem: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----" }, "certificatePem"],
+    ["a certificate sent with its private key", { clientId: randomUUID(), certificatePem: "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----" }, "certificatePem"],
+    ["redirectUris as a string", { clientId: randomUUID(), redirectUris: "http://localhost" }, "redirectUris"],
+    ["a relative redirect URI", { clientId: randomUUID(), redirectUris: ["http://localhost/ok", "/callback"] }, "redirectUris[1]"],
+  ])("refuses %s with a 400 naming the field, registering nothing", async (_what, app, field) => {
+    const answer = await control("POST", "/apps", app);
+    expect(answer.status).toBe(400);
+    expect(errorOf(answer).field).toBe(field);
+    expect(errorOf(answer).message).toContain(field);
+    const clientId = (app as { clientId?: string }).clientId;
+    if (clientId) {
+      const refused = await fetch(tokenEndpoint(), form({ grant_type: "client_credentials", client_id: clientId, client_secret: "s", scope: "https://graph.microsoft.com/.default" }));
+      expect(((await refused.json()) as { error_codes: number[] }).error_codes).toEqual([700016]);
+    }
+  });
+
+  it("refuses an unknown log host, and answers 409 on an emulator started without the sign-in host", async () => {
+    expect(errorOf(await control("GET", "/log?host=graph")).field).toBe("host");
+    const bare = await startEmulator({ users: 1 });
+    try {
+      const ask = (method: string, path: string, body?: unknown) =>
+        fetch(`${bare.origin}/_emulator${path}`, { method, headers: { Authorization: `Bearer ${bare.controlToken}` }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+      expect((await ask("POST", "/apps", { clientId: DEMO_CLIENT_ID, clientSecret: DEMO_CLIENT_SECRET })).status).toBe(409);
+      expect((await ask("GET", "/log?host=login")).status).toBe(409);
+    } finally {
+      await bare.close();
+    }
   });
 });
 

@@ -6,10 +6,23 @@
  * bearer token of its own (`controlToken`, random per start). The Graph tokens are refused there: a flow under
  * test must not be able to change the emulator's behaviour. Control requests bypass faults, throttling and the
  * request log, so scripting a fault never consumes one nor shows up among the requests a test counts.
+ *
+ * Routes: POST/DELETE /faults, POST /throttle, POST /reset, POST /delta/expire, POST /uploads/expire,
+ * POST /notifications/flush, POST /subscriptions/{id}/lifecycle, POST /apps, GET /log.
+ * - GET /log[?since=n] is the Graph, download and upload hosts' request log (Authorization redacted);
+ *   GET /log?host=login[&since=n] the sign-in host's, entries `{server: "login", method, url, form, status, at}`
+ *   with `form` the token request's form (or the authorize query) as IdentityLogEntry stores it: client_secret,
+ *   client_assertion, code, refresh_token, code_verifier and device_code read "[REDACTED]", in the url too.
+ * - POST /apps registers an app on the sign-in host, as IdentityEmulator.registerApp: `{clientId (a GUID),
+ *   displayName?, clientSecret?, certificatePem? (the public certificate a client assertion is verified with),
+ *   redirectUris?}`; without a secret or certificate it is a public client (device code, auth code with PKCE).
+ *   The same clientId again replaces the registration; reset() keeps apps. 201 answers what was registered,
+ *   never the secret.
  */
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes, timingSafeEqual, X509Certificate } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
+import type { AppRegistration } from "./identity";
 import type { LifecycleEvent } from "./notifications";
 import type { Fault, FaultRule, GraphEmulator, RequestLogEntry, ThrottleOptions } from "./types";
 
@@ -20,7 +33,7 @@ const LIFECYCLE_EVENTS: readonly LifecycleEvent[] = ["reauthorizationRequired", 
 /** What the surface drives: the emulator's own API plus clearing the scripted faults. */
 export type ControlTarget = Pick<
   GraphEmulator,
-  "addFault" | "setThrottle" | "reset" | "expireDeltaTokens" | "expireUploadSessions" | "log" | "flushNotifications" | "sendLifecycleEvent" | "subscriptions"
+  "addFault" | "setThrottle" | "reset" | "expireDeltaTokens" | "expireUploadSessions" | "log" | "flushNotifications" | "sendLifecycleEvent" | "subscriptions" | "identity"
 > & { clearFaults(): void };
 
 interface ControlAnswer {
@@ -113,12 +126,28 @@ export class ControlSurface {
         return { status: 201, body: { added: true } };
       case route === "/log":
         allow("GET");
-        return { status: 200, body: this.logSince(parsed.searchParams.get("since")) };
+        return { status: 200, body: this.logSince(parsed.searchParams.get("host"), parsed.searchParams.get("since")) };
       case route === "/throttle": {
         allow("POST");
         const profile = throttleFrom(jsonBody(body));
         target.setThrottle(profile);
         return { status: 200, body: { throttling: profile !== null } };
+      }
+      case route === "/apps": {
+        allow("POST");
+        const identity = target.identity;
+        if (!identity) throw new ControlError(409, "this emulator runs without the sign-in host (EmulatorOptions.identity), so there is nowhere to register an app");
+        const app = appRegistrationFrom(jsonBody(body));
+        identity.registerApp(app);
+        return {
+          status: 201,
+          body: {
+            clientId: app.clientId.toLowerCase(),
+            displayName: app.displayName ?? "Graph Emulator App",
+            publicClient: app.clientSecret === undefined && app.certificatePem === undefined,
+            redirectUris: app.redirectUris ?? [],
+          },
+        };
       }
       case route === "/reset":
         allow("POST");
@@ -161,14 +190,24 @@ export class ControlSurface {
     return left.length === right.length && timingSafeEqual(left, right);
   }
 
-  /** Entries from index `since` on; `next` is the index to ask for next time (reset() starts the log at 0 again). */
-  private logSince(since: string | null): { entries: unknown[]; next: number } {
-    const log = this.target?.log ?? [];
+  /**
+   * Entries from index `since` on; `next` is the index to ask for next time (reset() starts the log at 0 again).
+   * `host`: absent for the Graph, download and upload hosts' log, "login" for the sign-in host's (its own indexes).
+   */
+  private logSince(host: string | null, since: string | null): { entries: unknown[]; next: number } {
+    if (host !== null && host !== "login") throw badField("host", `must be login (the sign-in host), or left out for the Graph, download and upload hosts; got '${host}'`);
     let from = 0;
     if (since !== null) {
       if (!/^\d+$/.test(since)) throw badField("since", `must be a non-negative integer, got '${since}'`);
       from = Number(since);
     }
+    if (host === "login") {
+      const identity = this.target?.identity;
+      if (!identity) throw new ControlError(409, "this emulator runs without the sign-in host (EmulatorOptions.identity), so it has no login log", "host");
+      // Stored already redacted (identity/http.ts): no secret, assertion, code, verifier or refresh token is in it.
+      return { entries: identity.log.slice(from).map((entry) => ({ server: "login", ...entry })), next: identity.log.length };
+    }
+    const log = this.target?.log ?? [];
     return { entries: log.slice(from).map(logEntryJson), next: log.length };
   }
 }
@@ -311,6 +350,53 @@ function throttleFrom(value: unknown): ThrottleOptions | null {
   if (typeof windowMs !== "number" || !(windowMs > 0)) throw badField("windowMs", `must be a number > 0, got ${JSON.stringify(windowMs)}`);
   const maxConcurrent = optionalInteger(value, "maxConcurrent", "maxConcurrent", 1);
   return { requestsPerWindow, windowMs, ...(maxConcurrent === undefined ? {} : { maxConcurrent }) };
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const APP_FIELDS = ["clientId", "displayName", "clientSecret", "certificatePem", "redirectUris"] as const;
+
+/**
+ * An app registration from JSON, as IdentityEmulator.registerApp takes it. An unknown field is refused rather
+ * than ignored: a misspelt `clientSecret` would otherwise register a public client.
+ */
+function appRegistrationFrom(value: unknown): AppRegistration {
+  if (!isRecord(value)) throw badField("body", `must be an app registration object: {${APP_FIELDS.map((f) => `"${f}"`).join(", ")}}, only clientId required`);
+  const unknown = Object.keys(value).find((key) => !(APP_FIELDS as readonly string[]).includes(key));
+  if (unknown !== undefined) throw badField(unknown, `is not a field of an app registration; the fields are ${APP_FIELDS.join(", ")}`);
+  const clientId = value.clientId;
+  // Entra's application (client) ids are GUIDs; the token endpoint looks the app up by it.
+  if (typeof clientId !== "string" || !GUID.test(clientId)) throw badField("clientId", `must be a GUID (the application (client) id), got ${JSON.stringify(clientId)}`);
+  const nonEmpty = (name: "displayName" | "clientSecret"): string | undefined => {
+    const text = optionalString(value, name, name);
+    if (text !== undefined && text.trim() === "") throw badField(name, "must not be empty (leave it out instead)");
+    return text;
+  };
+  const displayName = nonEmpty("displayName");
+  const clientSecret = nonEmpty("clientSecret");
+  const certificatePem = optionalString(value, "certificatePem", "certificatePem");
+  if (certificatePem !== undefined) {
+    // The emulator verifies assertions with the public certificate only; a private key has no business leaving the client.
+    if (/PRIVATE KEY-----/.test(certificatePem)) throw badField("certificatePem", "must hold only the public certificate, without its private key");
+    try {
+      new X509Certificate(certificatePem);
+    } catch (error) {
+      throw badField("certificatePem", `is not a PEM X.509 certificate: ${(error as Error).message}`);
+    }
+  }
+  const redirectUris = value.redirectUris;
+  if (redirectUris !== undefined) {
+    if (!Array.isArray(redirectUris)) throw badField("redirectUris", `must be an array of absolute URIs, got ${JSON.stringify(redirectUris)}`);
+    redirectUris.forEach((uri: unknown, index) => {
+      if (typeof uri !== "string" || !URL.canParse(uri)) throw badField(`redirectUris[${index}]`, `must be an absolute URI such as http://localhost/callback, got ${JSON.stringify(uri)}`);
+    });
+  }
+  return {
+    clientId,
+    ...(displayName === undefined ? {} : { displayName }),
+    ...(clientSecret === undefined ? {} : { clientSecret }),
+    ...(certificatePem === undefined ? {} : { certificatePem }),
+    ...(redirectUris === undefined ? {} : { redirectUris: redirectUris as string[] }),
+  };
 }
 
 function lifecycleEventFrom(value: unknown): LifecycleEvent {

@@ -21,6 +21,9 @@ interface ArmedRule {
 export class FaultQueue {
   private rules: ArmedRule[] = [];
 
+  /** `seedOfRate`: the seed of a rate rule added without one (the run's SeededChoices); default 1, as always. */
+  constructor(private readonly seedOfRate: () => number | undefined = () => undefined) {}
+
   add(rule: FaultRule): void {
     const times = rule.times ?? 1;
     if (!Number.isInteger(times) || times < 1) throw new RangeError(`FaultRule.times must be a positive integer, got ${times}`);
@@ -35,7 +38,7 @@ export class FaultQueue {
     if (!Number.isInteger(skip) || skip < 0) throw new RangeError(`FaultRule.skip must be a non-negative integer, got ${skip}`);
     if (rule.rate !== undefined && !(rule.rate > 0 && rule.rate <= 1)) throw new RangeError(`FaultRule.rate must be a number in (0, 1], got ${rule.rate}`);
     if (rule.seed !== undefined && !Number.isInteger(rule.seed)) throw new RangeError(`FaultRule.seed must be an integer, got ${rule.seed}`);
-    const random = rule.rate === undefined ? {} : { rate: rule.rate, draw: mulberry32(rule.seed ?? 1) };
+    const random = rule.rate === undefined ? {} : { rate: rule.rate, draw: mulberry32(rule.seed ?? this.seedOfRate() ?? 1) };
     this.rules.push({ method: rule.method?.toUpperCase(), path: rule.path, skip, remaining: times, fault: rule.fault, ...random });
   }
 

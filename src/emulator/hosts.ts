@@ -30,6 +30,8 @@ export interface GraphHostContext {
   now: () => number;
   /** The round trip every request waits: a $batch envelope's too, its items add their service time. */
   latencyMs: number;
+  /** The seed of the next $batch's answer order (EmulatorOptions.seed); undefined: the batch's request-id picks it. */
+  batchOrderSeed?: () => number | undefined;
 }
 
 /** A Graph request's version segment and the path after it, or null without a known version. */
@@ -112,7 +114,7 @@ export function graphHost(context: GraphHostContext): Host {
       if (!(error instanceof GraphError)) throw error;
       return { reply: errorReply(ids, error.status, error.code, error.message, "gateway") };
     }
-    const result = runBatch(items, ids, (item) => executeItem(item, version, ids, caller), context.latencyMs);
+    const result = runBatch(items, ids, (item) => executeItem(item, version, ids, caller), context.latencyMs, context.batchOrderSeed?.());
     return { reply: result.reply, batchItems: result.log, delayMs: result.delayMs };
   }
 

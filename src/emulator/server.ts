@@ -15,6 +15,7 @@ import { SkipTokens } from "./odata";
 import { handle, type PipelineContext } from "./pipeline";
 import { completeDriveUpload, driveQuota, type TenantState } from "./routes";
 import { Drive, ME_ID, UserDirectory } from "./tenant";
+import { SeededChoices } from "./random";
 import { Throttle } from "./throttle";
 import { DEFAULT_SESSION_LIFETIME_MS, UploadSessions } from "./uploadSessions";
 import type { EmulatorOptions, GraphCloud, GraphEmulator, RequestLogEntry, ThrottleOptions, TlsCredentials } from "./types";
@@ -34,6 +35,8 @@ interface Settings {
   now: () => number;
   /** The throttling profile reset() returns to. */
   throttle: ThrottleOptions | null;
+  /** What the emulator chooses at random, seeded by EmulatorOptions.seed; reset() starts it over. */
+  choices: SeededChoices;
 }
 
 function settingsOf(options: EmulatorOptions): Settings {
@@ -58,6 +61,7 @@ function settingsOf(options: EmulatorOptions): Settings {
     // The throttle window runs on this clock, so tests whose client sleeps virtually can advance it too.
     now: options.now ?? Date.now,
     throttle: options.throttle ? { ...options.throttle } : null,
+    choices: new SeededChoices(options.seed),
   };
 }
 
@@ -191,7 +195,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
   const settings = settingsOf(options);
   const tenant = createTenant(settings, options);
   const log: RequestLogEntry[] = [];
-  const faults = new FaultQueue();
+  const faults = new FaultQueue(() => settings.choices.next("fault rate"));
   const throttle = new Throttle();
   // Refuses an out-of-range profile with a RangeError before anything listens.
   throttle.configure(settings.throttle);
@@ -209,7 +213,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Grap
     sleep: (ms) => sleeper.sleep(ms),
     closed: () => closed,
   };
-  const graph = graphHost({ state: tenant.state, faults, throttle, now: settings.now, latencyMs: settings.latencyMs });
+  const graph = graphHost({ state: tenant.state, faults, throttle, now: settings.now, latencyMs: settings.latencyMs, batchOrderSeed: () => settings.choices.next("batch order") });
   const download = downloadHost(() => tenant.state.drive, tenant.tempauthValid);
   const upload = uploadHost(tenant.uploads);
   // The control surface answers before logging, faults and throttling: scripting the emulator must not change what it scripts.
@@ -286,6 +290,7 @@ function publicEmulator({ settings, tenant, log, faults, throttle, control, orig
     reset: () => {
       log.length = 0;
       faults.clear();
+      settings.choices.reset();
       throttle.configure(settings.throttle);
       state.users = new UserDirectory(settings.users);
       state.drive.reset();

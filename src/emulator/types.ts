@@ -63,6 +63,13 @@ export interface EmulatorOptions {
    * returns to it; a profile set later with setThrottle (or POST /_emulator/throttle) lasts until reset().
    */
   throttle?: ThrottleOptions;
+  /**
+   * Seeds what the emulator chooses at random in its answers (the CLI's `--seed`): the order of `$batch` answers
+   * and the draws of a fault rule with a `rate` but no `seed` of its own. The same seed and the same requests give
+   * the same answers, also after reset(), which starts the choices over. Default unseeded: each batch's order
+   * follows its request-id, and such rate rules draw from seed 1.
+   */
+  seed?: number;
 }
 
 /** A server certificate and its private key, PEM. */
@@ -227,7 +234,7 @@ export interface GraphEmulator {
   sendLifecycleEvent(subscriptionId: string, event: LifecycleEvent): Promise<DeliveryLogEntry>;
   /**
    * Clears the log and faults, returns to the throttling profile of the start options (none by default) with an
-   * empty window, restores the seeded data and expires delta tokens. The identity
+   * empty window, restores the seeded data, starts the seeded random choices (`seed`) over and expires delta tokens. The identity
    * emulator, if any, is reset too (its log, codes and refresh tokens; apps and access tokens stay).
    */
   reset(): void;
