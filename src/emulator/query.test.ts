@@ -253,7 +253,7 @@ describe("manager and memberOf", () => {
       "Property 'displayName' on type 'microsoft.graph.user' is not a navigation property or complex property. Only navigation properties can be expanded.",
     );
     await expectError("/v1.0/users?$expand=bossman", 400, "BadRequest", "Could not find a property named 'bossman' on type 'microsoft.graph.user'.");
-    await expectError("/v1.0/me?$expand=directReports", 501, "NotImplemented", "The emulator does not expand 'directReports' on user; it expands manager, memberOf.");
+    await expectError("/v1.0/me?$expand=transitiveMemberOf", 501, "NotImplemented", "The emulator does not expand 'transitiveMemberOf' on user; it expands directReports, manager, memberOf.");
     await expectError("/v1.0/groups?$expand=owners", 501, "NotImplemented", "The emulator does not expand 'owners' on group; it expands members.");
     await expectError("/v1.0/me?$expand=manager($levels=max)", 501, "NotImplemented", "The emulator nests only $select in $expand, not '$levels=max'.");
     await expectError(

@@ -1,11 +1,11 @@
 /**
- * Directory relationships of the generated tenant (tenant.ts: managerPositionOf, groupIndexesOf,
- * memberPositionsOf): `/users/{id}/manager`, `/users/{id}/memberOf`, `/groups/{id}/members`, and the same
- * relationships under `$expand`.
+ * Directory relationships of the generated tenant (tenant.ts: managerPositionOf, reportPositionsOf,
+ * groupIndexesOf, memberPositionsOf): `/users/{id}/manager`, `/users/{id}/directReports`, `/users/{id}/memberOf`,
+ * `/groups/{id}/members`, and the same relationships under `$expand`.
  */
 import { GraphError, jsonReply, type Reply } from "./http";
 import { nextLink, parseExpand, parseQuery, parseSelect, parseTop, project, readPage, type EntitySchema, type ExpandItem, type PageSource, type SkipTokens } from "./odata";
-import { GROUPS, groupIndexesOf, managerPositionOf, memberPositionsOf, type Entity, type UserDirectory } from "./tenant";
+import { GROUPS, groupIndexesOf, managerPositionOf, memberPositionsOf, reportPositionsOf, type Entity, type UserDirectory } from "./tenant";
 
 /**
  * Graph returns at most 20 objects for an expanded directory relationship, with no @odata.nextLink
@@ -16,7 +16,7 @@ export const EXPAND_LIMIT = 20;
 /** Navigation properties of user and group (v1.0 resource docs) that the emulator does not expand. */
 const USER_NAVIGATION = [
   "appRoleAssignments", "calendar", "calendarGroups", "calendars", "calendarView", "contactFolders", "contacts",
-  "createdObjects", "directReports", "drive", "drives", "events", "extensions", "inferenceClassification",
+  "createdObjects", "drive", "drives", "events", "extensions", "inferenceClassification",
   "insights", "joinedTeams", "licenseDetails", "mailFolders", "messages", "oauth2PermissionGrants", "onenote",
   "outlook", "ownedDevices", "ownedObjects", "people", "photo", "photos", "planner", "registeredDevices",
   "settings", "teamwork", "todo", "transitiveMemberOf",
@@ -49,6 +49,17 @@ function managerEntity(users: UserDirectory, position: number): Entity | undefin
   return manager === undefined ? undefined : users.at(manager);
 }
 
+/** The users whose manager is the user at `position`, deleted ones left out. */
+function reportsOf(users: UserDirectory, position: number, limit = Infinity): Entity[] {
+  const reports: Entity[] = [];
+  for (const report of reportPositionsOf(position, users.generated)) {
+    if (reports.length >= limit) break;
+    const user = users.at(report);
+    if (user) reports.push(user);
+  }
+  return reports;
+}
+
 function groupsOf(users: UserDirectory, position: number): Entity[] {
   return groupIndexesOf(position, users.generated).map((i) => GROUPS[i]);
 }
@@ -68,7 +79,7 @@ function nestedSelect(item: ExpandItem, schema: EntitySchema): string[] | undefi
 }
 
 export function userExpansions(options: Map<string, string>, view: DirectoryView): ExpandItem[] {
-  return parseExpand(options, view.userSchema, { supported: ["manager", "memberOf"], navigation: USER_NAVIGATION });
+  return parseExpand(options, view.userSchema, { supported: ["directReports", "manager", "memberOf"], navigation: USER_NAVIGATION });
 }
 
 export function groupExpansions(options: Map<string, string>, view: DirectoryView): ExpandItem[] {
@@ -88,6 +99,9 @@ export function expandUser(user: Entity, items: ExpandItem[], view: DirectoryVie
     if (item.property === "manager") {
       const manager = managerEntity(view.users, found.position);
       if (manager) out.manager = typed("user", manager, nestedSelect(item, view.userSchema) ?? view.userDefaults);
+    } else if (item.property === "directReports") {
+      const select = nestedSelect(item, view.userSchema) ?? view.userDefaults;
+      out.directReports = reportsOf(view.users, found.position, EXPAND_LIMIT).map((u) => typed("user", u, select));
     } else {
       const select = nestedSelect(item, view.groupSchema) ?? view.groupDefaults;
       out.memberOf = groupsOf(view.users, found.position).slice(0, EXPAND_LIMIT).map((g) => typed("group", g, select));
@@ -129,6 +143,18 @@ export function getManager(view: DirectoryView, position: number, rawQuery: stri
   }
   const payload = { "@odata.context": `${view.origin}/${view.version}/$metadata#directoryObjects/$entity`, ...typed("user", manager, select ?? view.userDefaults) };
   return jsonReply(200, payload, "directory", { resourceUnits: 1 });
+}
+
+/**
+ * GET /users/{id}/directReports: `#directoryObjects` with typed users (DC user-list-directreports.md), paged
+ * like memberOf. Graph also lists org contacts here; the emulated tenant has none.
+ */
+export function listDirectReports(view: DirectoryView, position: number, rawQuery: string): Reply {
+  const options = relationshipOptions(rawQuery, view.version);
+  const select = parseSelect(options, view.userSchema);
+  const positions = reportPositionsOf(position, view.users.generated);
+  const source: PageSource = { length: positions.length, at: (i, fields) => view.users.at(positions[i], fields) };
+  return pagedDirectoryObjects(view, options, rawQuery, `/users/${String(view.users.at(position)?.id)}/directReports`, "user", source, select ?? view.userDefaults);
 }
 
 /** GET /users/{id}/memberOf: `#directoryObjects` with typed groups (DC user-list-memberof.md). */

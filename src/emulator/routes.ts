@@ -20,7 +20,7 @@ import {
   type SubscriptionStore,
 } from "./subscriptions";
 import type { ConflictBehavior, DriveTarget, UploadSessions } from "./uploadSessions";
-import { expandGroup, expandUser, getManager, groupExpansions, listMemberOf, listMembers, userExpansions, type DirectoryView } from "./relationships";
+import { expandGroup, expandUser, getManager, groupExpansions, listDirectReports, listMemberOf, listMembers, userExpansions, type DirectoryView } from "./relationships";
 import { emptyReply, entityTags, errorReply, GraphError, innerErrorDate, jsonReply, textReply, type Reply, type RequestIds, type Workload } from "./http";
 import {
   both,
@@ -404,6 +404,9 @@ function matchRoute(original: GraphRequest, state: TenantState): Match {
     if (second === "manager" && segments.length === 2) {
       return on(req, "directory", { GET: () => getManager(directoryView(req, state), findUser(state, req.me ?? ME_ID).position, req.rawQuery) });
     }
+    if (second === "directreports" && segments.length === 2) {
+      return on(req, "directory", { GET: () => listDirectReports(directoryView(req, state), findUser(state, req.me ?? ME_ID).position, req.rawQuery) });
+    }
     if (second === "memberof" && segments.length === 2) {
       return on(req, "directory", { GET: () => listMemberOf(directoryView(req, state), findUser(state, req.me ?? ME_ID).position, req.rawQuery) });
     }
@@ -455,6 +458,9 @@ function matchRoute(original: GraphRequest, state: TenantState): Match {
     }
     if (third === "manager" && segments.length === 3) {
       return on(req, "directory", { GET: () => getManager(directoryView(req, state), findUser(state, segments[1]).position, req.rawQuery) });
+    }
+    if (third === "directreports" && segments.length === 3) {
+      return on(req, "directory", { GET: () => listDirectReports(directoryView(req, state), findUser(state, segments[1]).position, req.rawQuery) });
     }
     if (third === "memberof" && segments.length === 3) {
       return on(req, "directory", { GET: () => listMemberOf(directoryView(req, state), findUser(state, segments[1]).position, req.rawQuery) });

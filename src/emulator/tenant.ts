@@ -572,6 +572,21 @@ export function managerPositionOf(position: number, generated: number): number |
   return manager < generated ? manager : undefined;
 }
 
+/**
+ * The inverse of managerPositionOf, in closed form (no scan of the tenant): user 1 manages users 0 and
+ * 2..15, user m >= 2 manages users 8m..8m+7, each only if generated; user 0 and users created by POST
+ * manage no one. Ascending positions, deleted users included (the caller skips them), at most 15.
+ */
+export function reportPositionsOf(manager: number, generated: number): number[] {
+  const generatedIn = (from: number, to: number): number[] => {
+    const end = Math.min(to, generated);
+    return Array.from({ length: Math.max(0, end - from) }, (_, i) => from + i);
+  };
+  if (manager >= generated || manager === 0) return [];
+  if (manager === 1) return [0, ...generatedIn(2, 16)];
+  return generatedIn(8 * manager, 8 * manager + 8);
+}
+
 /** Group indexes a user belongs to: group (position mod 20) and All Company; created users only All Company. */
 export function groupIndexesOf(position: number, generated: number): number[] {
   const own = position % GROUPS.length;
