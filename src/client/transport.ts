@@ -161,25 +161,29 @@ const DECODERS: Record<string, Decoder> = {
 export const WHOLE_DECODE_MAX_CODED_BYTES = 64 * 1024;
 const ACCEPT_ENCODING = "gzip, deflate, br";
 
+// The options every request shares, merged once: per call, axios merges and checks each option it is given.
+const wire = axios.create({
+  // The body is read below, so that the deadline and the size bound cover it, and decoded there.
+  responseType: "stream",
+  decompress: false,
+  validateStatus: () => true,
+  maxRedirects: 0,
+  maxBodyLength: Infinity,
+  maxContentLength: -1,
+  httpAgent,
+  httpsAgent,
+});
+
 async function sendOnce(request: WireRequest, loopback: boolean, deadline: Deadline): Promise<WireResponse> {
   if (deadline.signal.aborted) throw new TransportFailure(deadline.describe(), true);
   let response: AxiosResponse<Readable>;
   try {
-    response = await axios.request<Readable>({
+    response = await wire.request<Readable>({
       method: request.method,
       url: request.url.href,
       headers: { "Accept-Encoding": ACCEPT_ENCODING, ...request.headers },
       data: request.body,
-      // The body is read below, so that the deadline and the size bound cover it, and decoded there.
-      responseType: "stream",
-      decompress: false,
       signal: deadline.signal,
-      validateStatus: () => true,
-      maxRedirects: 0,
-      maxBodyLength: Infinity,
-      maxContentLength: -1,
-      httpAgent,
-      httpsAgent,
       // A proxy configured for the registry must not capture calls to the loopback emulator.
       proxy: loopback ? false : undefined,
     });
