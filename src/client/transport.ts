@@ -155,10 +155,13 @@ const DECODERS: Record<string, Decoder> = {
 };
 /**
  * A coded answer that has ended within this many bytes is decoded in one synchronous call: a zlib stream sends
- * each chunk and its end to the thread pool and back, which cost a small answer about 0.25 ms (bench profile).
- * A longer answer streams through the decoder, so it never blocks the event loop for long.
+ * each chunk and its end to the thread pool and back, which cost Raw Request's small answer about 0.25 ms (an
+ * interleaved loop of steps). A longer answer streams through the decoder, and so does one that decodes to more
+ * than WHOLE_DECODE_MAX_DECODED_BYTES (a small body can expand a thousandfold), so neither blocks the event loop
+ * (and the attempt's deadline) for long.
  */
 export const WHOLE_DECODE_MAX_CODED_BYTES = 64 * 1024;
+export const WHOLE_DECODE_MAX_DECODED_BYTES = 4 * 1024 * 1024;
 const ACCEPT_ENCODING = "gzip, deflate, br";
 
 // The options every request shares, merged once: per call, axios merges and checks each option it is given.
@@ -317,12 +320,16 @@ async function* codedRest(start: CodedStart): AsyncGenerator<Buffer> {
   }
 }
 
-/** The decoded body, "too large" past the bound, or undefined when it does not decode (the stream then says why). */
+/**
+ * The decoded body, "too large" past the size bound, or undefined when it does not decode at once (the stream then
+ * decodes it, or says why it cannot).
+ */
 function decodeWhole(decoder: Decoder, chunks: Buffer[], limit: number): Buffer | "too large" | undefined {
+  const bound = Math.min(limit, WHOLE_DECODE_MAX_DECODED_BYTES);
   try {
-    return decoder.whole(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), { maxOutputLength: limit });
+    return decoder.whole(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), { maxOutputLength: bound });
   } catch (error) {
-    return (error as { code?: string }).code === "ERR_BUFFER_TOO_LARGE" ? "too large" : undefined;
+    return (error as { code?: string }).code === "ERR_BUFFER_TOO_LARGE" && bound === limit ? "too large" : undefined;
   }
 }
 

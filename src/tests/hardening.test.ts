@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { brotliCompressSync, deflateSync, gunzipSync, gzipSync } from "node:zlib";
-import { attemptBounds, DEFAULT_ATTEMPT_TIMEOUT_MS, WHOLE_DECODE_MAX_CODED_BYTES } from "../client/transport";
+import { attemptBounds, DEFAULT_ATTEMPT_TIMEOUT_MS, WHOLE_DECODE_MAX_CODED_BYTES, WHOLE_DECODE_MAX_DECODED_BYTES } from "../client/transport";
 import type { CollectedPages } from "../client/paging";
 import { MAX_EMPTY_PAGES_IN_A_ROW } from "../client/paging";
 import { picklistBounds } from "../dataSources";
@@ -403,6 +403,32 @@ describe("compressed answers", () => {
     const error = await failureOf(rawRequest(env, { url: "/users", maxResponseBytes: "2" }));
     expect(error.message).toBe(
       `Microsoft Graph request failed: GET ${env.emulator.origin}/v1.0/users: the answer (status 200) is larger than Max Response Size (2 MB): more than that once decoded (gzip). Ask for less (for example $select or $top), or raise Max Response Size`,
+    );
+  });
+});
+
+describe("compressed answers that expand past the one-call bound", () => {
+  // A short coded body that decodes to more than WHOLE_DECODE_MAX_DECODED_BYTES streams through the decoder instead.
+  const expanding = (decodedBytes: number) => {
+    const text = JSON.stringify({ value: [{ blob: "0".repeat(decodedBytes) }] });
+    const body = gzipSync(Buffer.from(text));
+    expect(body.length).toBeLessThan(WHOLE_DECODE_MAX_CODED_BYTES);
+    expect(text.length).toBeGreaterThan(WHOLE_DECODE_MAX_DECODED_BYTES);
+    return { text, body };
+  };
+
+  it("decodes one under Max Response Size, whole", async () => {
+    const { text, body } = expanding(WHOLE_DECODE_MAX_DECODED_BYTES + 1024);
+    env.emulator.addFault({ path: "/users", fault: { kind: "reply", status: 200, headers: { "Content-Type": JSON_TYPE, "Content-Encoding": "gzip" }, body } });
+    expect((await rawRequest(env, { url: "/users", responseType: "text", maxResponseBytes: "5" })).data).toBe(text);
+  });
+
+  it("bounds one over Max Response Size by its decompressed size", async () => {
+    const { body } = expanding(6 * 1024 * 1024);
+    env.emulator.addFault({ path: "/users", fault: { kind: "reply", status: 200, headers: { "Content-Type": JSON_TYPE, "Content-Encoding": "gzip" }, body } });
+    const error = await failureOf(rawRequest(env, { url: "/users", maxResponseBytes: "5" }));
+    expect(error.message).toBe(
+      `Microsoft Graph request failed: GET ${env.emulator.origin}/v1.0/users: the answer (status 200) is larger than Max Response Size (5 MB): more than that once decoded (gzip). Ask for less (for example $select or $top), or raise Max Response Size`,
     );
   });
 });
