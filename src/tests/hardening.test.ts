@@ -3,8 +3,9 @@
  * paging chains that do not end, unreadable Retry-After, bodies that are not what they claim), and secrets and
  * text that cannot be sent faithfully never reach Graph or a message.
  */
-import { gzipSync } from "node:zlib";
-import { attemptBounds, DEFAULT_ATTEMPT_TIMEOUT_MS } from "../client/transport";
+import { randomBytes } from "node:crypto";
+import { brotliCompressSync, deflateSync, gunzipSync, gzipSync } from "node:zlib";
+import { attemptBounds, DEFAULT_ATTEMPT_TIMEOUT_MS, WHOLE_DECODE_MAX_CODED_BYTES, WHOLE_DECODE_MAX_DECODED_BYTES } from "../client/transport";
 import type { CollectedPages } from "../client/paging";
 import { MAX_EMPTY_PAGES_IN_A_ROW } from "../client/paging";
 import { picklistBounds } from "../dataSources";
@@ -360,4 +361,78 @@ describe("compressed answers", () => {
     expect(error.message).toMatch(/the answer \(status 200\) was cut off before its end \(\d+ bytes received\) \(after 2 attempts\)$/);
     expect(env.graphRequests()).toHaveLength(2);
   });
+
+  it.each([
+    ["deflate", deflateSync],
+    ["br", brotliCompressSync],
+    ["x-gzip", gzipSync],
+  ])("decodes a %s answer", async (coding, encode) => {
+    const payload = { value: [{ id: "1", displayName: "Zoë" }] };
+    env.emulator.addFault({ path: "/groups", fault: { kind: "reply", status: 200, headers: { "Content-Type": JSON_TYPE, "Content-Encoding": coding }, body: encode(Buffer.from(JSON.stringify(payload))) } });
+    expect((await rawRequest(env, { url: "/groups" })).data).toEqual(payload);
+  });
+
+  // Past WHOLE_DECODE_MAX_CODED_BYTES the answer streams through the decoder instead of being decoded in one call.
+  const longCoded = () => {
+    // Random text does not compress, so the coded body is as long as the text.
+    const body = gzipSync(Buffer.from(JSON.stringify({ value: [{ id: randomBytes(3 * WHOLE_DECODE_MAX_CODED_BYTES).toString("base64") }] })));
+    expect(body.length).toBeGreaterThan(2 * WHOLE_DECODE_MAX_CODED_BYTES);
+    return body;
+  };
+
+  it("decodes a gzip answer too long to decode in one call, whole", async () => {
+    const body = longCoded();
+    env.emulator.addFault({ path: "/groups", fault: { kind: "reply", status: 200, headers: { "Content-Type": JSON_TYPE, "Content-Encoding": "gzip" }, body } });
+    const text = await rawRequest(env, { url: "/groups", responseType: "text" });
+    expect(text.data).toBe(gunzipText(body));
+  });
+
+  it("treats a long gzip answer cut off mid-way as a transient failure", async () => {
+    const body = longCoded();
+    env.emulator.addFault({ path: "/groups", times: 2, fault: { kind: "reply", status: 200, headers: { "Content-Type": JSON_TYPE, "Content-Encoding": "gzip" }, body: body.subarray(0, body.length - 40) } });
+    const error = await failureOf(rawRequest(env, { url: "/groups", maxRetries: "1" }));
+    expect(error.message).toMatch(/the answer \(status 200\) was cut off before its end \(\d+ bytes received\) \(after 2 attempts\)$/);
+    expect(env.graphRequests()).toHaveLength(2);
+  });
+
+  it("bounds a long compressed answer by its decompressed size", async () => {
+    const text = JSON.stringify({ value: [{ id: randomBytes(WHOLE_DECODE_MAX_CODED_BYTES).toString("base64"), blob: "0".repeat(3 * 1024 * 1024) }] });
+    const body = gzipSync(Buffer.from(text));
+    expect(body.length).toBeGreaterThan(WHOLE_DECODE_MAX_CODED_BYTES);
+    env.emulator.addFault({ path: "/users", fault: { kind: "reply", status: 200, headers: { "Content-Type": JSON_TYPE, "Content-Encoding": "gzip" }, body } });
+    const error = await failureOf(rawRequest(env, { url: "/users", maxResponseBytes: "2" }));
+    expect(error.message).toBe(
+      `Microsoft Graph request failed: GET ${env.emulator.origin}/v1.0/users: the answer (status 200) is larger than Max Response Size (2 MB): more than that once decoded (gzip). Ask for less (for example $select or $top), or raise Max Response Size`,
+    );
+  });
 });
+
+describe("compressed answers that expand past the one-call bound", () => {
+  // A short coded body that decodes to more than WHOLE_DECODE_MAX_DECODED_BYTES streams through the decoder instead.
+  const expanding = (decodedBytes: number) => {
+    const text = JSON.stringify({ value: [{ blob: "0".repeat(decodedBytes) }] });
+    const body = gzipSync(Buffer.from(text));
+    expect(body.length).toBeLessThan(WHOLE_DECODE_MAX_CODED_BYTES);
+    expect(text.length).toBeGreaterThan(WHOLE_DECODE_MAX_DECODED_BYTES);
+    return { text, body };
+  };
+
+  it("decodes one under Max Response Size, whole", async () => {
+    const { text, body } = expanding(WHOLE_DECODE_MAX_DECODED_BYTES + 1024);
+    env.emulator.addFault({ path: "/users", fault: { kind: "reply", status: 200, headers: { "Content-Type": JSON_TYPE, "Content-Encoding": "gzip" }, body } });
+    expect((await rawRequest(env, { url: "/users", responseType: "text", maxResponseBytes: "5" })).data).toBe(text);
+  });
+
+  it("bounds one over Max Response Size by its decompressed size", async () => {
+    const { body } = expanding(6 * 1024 * 1024);
+    env.emulator.addFault({ path: "/users", fault: { kind: "reply", status: 200, headers: { "Content-Type": JSON_TYPE, "Content-Encoding": "gzip" }, body } });
+    const error = await failureOf(rawRequest(env, { url: "/users", maxResponseBytes: "5" }));
+    expect(error.message).toBe(
+      `Microsoft Graph request failed: GET ${env.emulator.origin}/v1.0/users: the answer (status 200) is larger than Max Response Size (5 MB): more than that once decoded (gzip). Ask for less (for example $select or $top), or raise Max Response Size`,
+    );
+  });
+});
+
+function gunzipText(body: Buffer): string {
+  return gunzipSync(body).toString("utf8");
+}
