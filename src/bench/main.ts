@@ -158,8 +158,10 @@ async function benchRawRequest(component: Component, harness: Harness, connectio
   process.env.MS_GRAPH_BASE_URL = emulator.origin;
   const connection = connectionFor(emulator.token);
   // The baseline is what a hand-written step would do: the same axios, keep-alive, URL and headers as the
-  // connector sends, the body read as bytes and parsed.
-  const agent = new http.Agent({ keepAlive: true });
+  // connector sends, the body read as bytes and parsed. Node's server closes a keep-alive socket idle for 5 s
+  // (keepAliveTimeout), and a client that reuses it at that moment gets ECONNRESET; the baseline has no retries (one
+  // run crashed that way in the leak check), so its agent drops sockets idle for 4 s first (Agent `timeout`).
+  const agent = new http.Agent({ keepAlive: true, timeout: 4_000 });
   const axiosGet = (url: string, extra: Record<string, unknown> = {}) =>
     axios.request({
       method: "GET",
