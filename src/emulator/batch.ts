@@ -225,7 +225,10 @@ export async function runBatch(
       // reason phrase as Dev Proxy's batch failures do (reference §1.3, "424 FailedDependency").
       reply = errorReply(ids, 424, "FailedDependency", `Failed dependency: request ${failed} did not succeed.`, "gateway");
     } else {
-      const outcome = await execute(item);
+      const produced = execute(item);
+      // A synchronous item continues at once: a batch of only such items still runs without letting any other
+      // request in between, as it always has.
+      const outcome = produced instanceof Promise ? await produced : produced;
       reply = outcome.reply;
       costMs = itemLatencyMs + outcome.delayMs;
     }
