@@ -86,8 +86,9 @@ export function graphHost(context: GraphHostContext): Host {
   /**
    * One batch item through the same pipeline as a request: scripted faults (status and slow only), the
    * token's throttling budget (the item counts as one more request in flight), then routing. An item that
-   * answers later (POST /subscriptions, whose validation handshake runs while the batch does, as in Graph:
-   * DC concepts/json-batching.md puts no limit on which requests a batch may hold) stays in flight until it has.
+   * answers later (POST /subscriptions, whose validation handshake runs while the batch does) stays in flight
+   * until it has. That Graph creates subscriptions inside $batch the same way is assumed here, not observed: the
+   * batching and subscription docs neither forbid it nor describe it.
    */
   function executeItem(item: BatchItem, version: GraphRequest["version"], ids: RequestIds, caller: Caller): ItemOutcome | Promise<ItemOutcome> {
     const fault = faults.take(item.method, item.path, ["status", "slow"]);
