@@ -1,6 +1,7 @@
 /**
  * Subscriptions and change notifications over real HTTP: the validation handshake against both URLs, lifetimes,
- * CRUD and reauthorize, expiry on the emulator's clock, batched delivery with retries, lifecycle events.
+ * CRUD and reauthorize (alone and inside $batch), expiry on the emulator's clock, batched delivery with retries,
+ * lifecycle events.
  * A loopback receiver stands in for the webhook; the assertions are on what crossed the wire.
  */
 import { constants, createDecipheriv, createHmac, privateDecrypt } from "node:crypto";
