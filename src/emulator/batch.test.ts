@@ -4,6 +4,7 @@
  */
 import { READ_ONLY_TOKEN, startEmulator, type GraphEmulator } from "./index";
 import { batchServiceTimeMs } from "./batch";
+import { startReceiver } from "./testReceiver";
 
 interface ItemResponse {
   id: string;
@@ -341,5 +342,58 @@ describe("EmulatorOptions.seed", () => {
 
   it("refuses a seed mulberry32 cannot take", async () => {
     await expect(startEmulator({ seed: -1 })).rejects.toThrow("seed must be an integer from 0 to 4294967295, got -1");
+  });
+});
+
+describe("an item that answers later (POST /subscriptions and its validation handshake)", () => {
+  it("keeps the seeded answer order, dependsOn, per-item faults, base64 bodies and the time model of a batch without it", async () => {
+    const receiver = await startReceiver();
+    const payload = Buffer.from([0x00, 0xff, 0x10, 0x80]);
+    const requestsWith = (first: Record<string, unknown>) => [
+      { id: "first", ...first },
+      { id: "after", method: "GET", url: "/me?$select=id", dependsOn: ["first"] },
+      { id: "throttled", method: "GET", url: "/users?$top=1&$select=id" },
+      { id: "bin", method: "PUT", url: "/me/drive/root:/later.bin:/content", body: payload.toString("base64"), headers: { "Content-Type": "application/octet-stream" } },
+    ];
+    const run = async (first: Record<string, unknown>) => {
+      const seeded = await startEmulator({ users: 5, seed: 42, latencyMs: 40 });
+      try {
+        seeded.addFault({ method: "GET", path: "/users", times: 1, fault: { kind: "status", status: 429, retryAfter: "4" } });
+        const started = Date.now();
+        const res = await fetch(`${seeded.origin}/v1.0/$batch`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${seeded.token}`, "Content-Type": "application/json" },
+          body: JSON.stringify({ requests: requestsWith(first) }),
+        });
+        const { responses } = (await res.json()) as { responses: ItemResponse[] };
+        return { elapsed: Date.now() - started, responses, executed: seeded.log.at(-1)?.batchItems?.map((i) => i.id) };
+      } finally {
+        await seeded.close();
+      }
+    };
+    try {
+      const expirationDateTime = new Date(Date.now() + 60 * 60_000).toISOString();
+      const later = await run({
+        method: "POST",
+        url: "/subscriptions",
+        headers: { "Content-Type": "application/json" },
+        body: { changeType: "updated", resource: "users", notificationUrl: receiver.url, expirationDateTime },
+      });
+      const atOnce = await run({ method: "GET", url: "/me?$select=id" });
+
+      expect(receiver.requests).toHaveLength(1);
+      expect(later.responses.map((r) => r.id)).toEqual(atOnce.responses.map((r) => r.id));
+      expect(later.executed).toEqual(atOnce.executed);
+      const items = byId(later.responses);
+      expect(items.first.status).toBe(201);
+      expect(items.after.status).toBe(200);
+      expect(items.throttled).toMatchObject({ status: 429, headers: { "Retry-After": "4" } });
+      expect(items.bin).toMatchObject({ status: 201, body: { name: "later.bin", size: payload.length } });
+      // Envelope 40 ms, then "first" and "after" one after the other (80 ms) beside the two others.
+      expect(later.elapsed).toBeGreaterThanOrEqual(115);
+      expect(atOnce.elapsed).toBeGreaterThanOrEqual(115);
+    } finally {
+      await receiver.close();
+    }
   });
 });

@@ -197,16 +197,18 @@ export function batchServiceTimeMs(
 /**
  * Runs the items (dependencies first) through `execute` and builds `{"responses":[…]}`. An item whose
  * dependency answered non-2xx is not run and answers 424 (DC concepts/json-batching.md, "dependsOn").
+ * An item may answer later (POST /subscriptions waits for its validation handshake): the next item starts once
+ * it has, so faults, throttling and seeded draws meet the items in execution order whatever each one waits for.
  * `delayMs` is the items' service time (batchServiceTimeMs), each running item costing `itemLatencyMs`.
  * `orderSeed` shuffles the answers (the run's SeededChoices); default one taken from the batch's request-id.
  */
-export function runBatch(
+export async function runBatch(
   items: BatchItem[],
   ids: RequestIds,
-  execute: (item: BatchItem) => ItemOutcome,
+  execute: (item: BatchItem) => ItemOutcome | Promise<ItemOutcome>,
   itemLatencyMs = 0,
   orderSeed: number = seedOfRequestId(ids.requestId),
-): { reply: Reply; log: BatchItemLogEntry[]; delayMs: number } {
+): Promise<{ reply: Reply; log: BatchItemLogEntry[]; delayMs: number }> {
   const statuses = new Map<string, number>();
   const log: BatchItemLogEntry[] = [];
   const responses = new Map<BatchItem, Record<string, unknown>>();
@@ -223,7 +225,10 @@ export function runBatch(
       // reason phrase as Dev Proxy's batch failures do (reference §1.3, "424 FailedDependency").
       reply = errorReply(ids, 424, "FailedDependency", `Failed dependency: request ${failed} did not succeed.`, "gateway");
     } else {
-      const outcome = execute(item);
+      const produced = execute(item);
+      // A synchronous item continues at once: a batch of only such items still runs without letting any other
+      // request in between, as it always has.
+      const outcome = produced instanceof Promise ? await produced : produced;
       reply = outcome.reply;
       costMs = itemLatencyMs + outcome.delayMs;
     }

@@ -8,9 +8,9 @@
  * failures with `addFault` (also hits batch items), turn on per-token throttling with `setThrottle`, and read
  * every request (and each batch item, `batchItems`) from `log`.
  *
- * Change notifications: `/subscriptions` (create runs the validation handshake against both URLs; per-resource
- * maximum lifetimes; expiry on the `now` clock), `/me/mailFolders…` and `/me/messages…` (also under /users/{id})
- * with per-folder message delta. Writes to users, messages (and `mailbox.receive`) and drive uploads are
+ * Change notifications: `/subscriptions` (create runs the validation handshake against both URLs, as a `$batch`
+ * item too; per-resource maximum lifetimes; expiry on the `now` clock), `/me/mailFolders…` and `/me/messages…`
+ * (also under /users/{id}) with per-folder message delta. Writes to users, messages (and `mailbox.receive`) and drive uploads are
  * queued for matching subscriptions and POSTed by `flushNotifications()` (or by themselves with
  * `notifications.autoDeliverMs`), batched per notificationUrl, retried while the receiver fails, encrypted
  * with signed validation tokens when a subscription includes resource data; `sendLifecycleEvent` provokes

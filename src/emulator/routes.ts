@@ -88,8 +88,6 @@ export interface GraphRequest {
   appId?: string;
   /** An app-only (client credentials) token: there is no /me. */
   appOnly?: boolean;
-  /** An item of POST /$batch, which the emulator runs synchronously. */
-  batched?: boolean;
 }
 
 export interface TenantState {
@@ -589,7 +587,6 @@ function subscriptionRoutes(req: GraphRequest, state: TenantState, segments: str
     version: req.version,
     store: state.subscriptions,
     caller: { applicationId: req.appId ?? DEMO_CLIENT_ID, userId: req.appOnly ? undefined : (req.me ?? ME_ID), me: req.appOnly ? undefined : (req.me ?? ME_ID) },
-    batched: req.batched === true,
   };
   if (segments.length === 1) return on(req, "gateway", { GET: () => listSubscriptions(ctx), POST: () => createSubscription(ctx, readJson(req)) });
   const id = segments[1];

@@ -1,6 +1,7 @@
 /**
  * Subscriptions and change notifications over real HTTP: the validation handshake against both URLs, lifetimes,
- * CRUD and reauthorize, expiry on the emulator's clock, batched delivery with retries, lifecycle events.
+ * CRUD and reauthorize (alone and inside $batch), expiry on the emulator's clock, batched delivery with retries,
+ * lifecycle events.
  * A loopback receiver stands in for the webhook; the assertions are on what crossed the wire.
  */
 import { constants, createDecipheriv, createHmac, privateDecrypt } from "node:crypto";
@@ -475,20 +476,141 @@ describe("the calling app", () => {
     }
   });
 
-  it("answers 501 for a subscription created inside $batch, without calling the endpoint", async () => {
-    hook.requests.length = 0;
-    const res = await graph("POST", "/$batch", {
-      requests: [
-        {
-          id: "1",
-          method: "POST",
-          url: "/subscriptions",
-          headers: { "Content-Type": "application/json" },
-          body: { changeType: "updated", notificationUrl: hook.url, resource: "users", expirationDateTime: inMinutes(60) },
-        },
-      ],
+});
+
+describe("inside $batch", () => {
+  interface Item {
+    id: string;
+    status: number;
+    headers: Record<string, string>;
+    body?: Record<string, unknown> | null;
+  }
+
+  async function batch(requests: unknown[]): Promise<Record<string, Item>> {
+    const res = await graph("POST", "/$batch", { requests });
+    expect(res.status).toBe(200);
+    return Object.fromEntries((res.json.responses as Item[]).map((item) => [item.id, item]));
+  }
+
+  function createItem(id: string, overrides: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
+    return {
+      id,
+      method: "POST",
+      url: "/subscriptions",
+      headers: { "Content-Type": "application/json" },
+      body: { changeType: "updated,deleted", notificationUrl: hook.url, resource: "users", expirationDateTime: inMinutes(60), clientState: "batched", ...overrides },
+      ...extra,
+    };
+  }
+
+  const validations = (receiver: Receiver) => receiver.requests.filter((r) => r.url.includes("validationToken="));
+
+  it("creates a subscription once both URLs passed the handshake: the item answers 201 with the subscription", async () => {
+    const items = await batch([createItem("sub", { lifecycleNotificationUrl: other.url }), { id: "me", method: "GET", url: "/me?$select=id" }]);
+    expect(items.sub.status).toBe(201);
+    expect(items.sub.headers["Content-Type"]).toMatch(/^application\/json/);
+    const [stored] = em.subscriptions();
+    expect(items.sub.body).toMatchObject({
+      "@odata.context": `${em.origin}/v1.0/$metadata#subscriptions/$entity`,
+      id: stored.id,
+      resource: "users",
+      changeType: "updated,deleted",
+      clientState: "batched",
+      notificationUrl: hook.url,
+      lifecycleNotificationUrl: other.url,
+      expirationDateTime: stored.expirationDateTime,
+      applicationId: DEMO_CLIENT_ID,
+      creatorId: ME_ID,
     });
-    expect((res.json.responses as { status: number }[])[0].status).toBe(501);
-    expect(hook.requests).toHaveLength(0);
+    expect(items.me).toMatchObject({ status: 200, body: { id: ME_ID } });
+    // The handshake crossed the wire to each URL, as for a POST /subscriptions of its own.
+    for (const [receiver, path] of [
+      [hook, "/hook?flow=42&validationToken="],
+      [other, "/other?validationToken="],
+    ] as const) {
+      expect(receiver.requests).toHaveLength(1);
+      expect(receiver.requests[0].method).toBe("POST");
+      expect(receiver.requests[0].url.startsWith(path)).toBe(true);
+      expect(receiver.requests[0].headers["content-type"]).toBe("text/plain; charset=utf-8");
+    }
+    expect(em.log.at(-1)?.batchItems?.map((i) => [i.id, i.status]).sort()).toEqual([["me", 200], ["sub", 201]]);
+
+    // The subscription is live: a change to a user reaches the receiver.
+    expect((await graph("PATCH", `/users/${ME_ID}`, { jobTitle: "Batched" })).status).toBe(204);
+    await em.flushNotifications();
+    expect(hook.notifications()[0].value[0]).toMatchObject({ subscriptionId: stored.id, clientState: "batched", changeType: "updated" });
+  });
+
+  it("answers 400 ValidationError for the item whose receiver fails, while the other items answer 200", async () => {
+    hook.respond((_req, res) => {
+      res.writeHead(500, { "Content-Type": "text/plain" });
+      res.end();
+    });
+    const items = await batch([createItem("sub"), { id: "me", method: "GET", url: "/me?$select=id" }, { id: "users", method: "GET", url: "/users?$top=1&$select=id" }]);
+    expect(items.sub.status).toBe(400);
+    expect((items.sub.body as { error: { code: string; message: string } }).error).toMatchObject({
+      code: "ValidationError",
+      message: expect.stringMatching(/^Subscription validation request failed\. .*answered 500/),
+    });
+    expect([items.me.status, items.users.status]).toEqual([200, 200]);
+    expect(validations(hook)).toHaveLength(1);
+    expect(em.subscriptions()).toHaveLength(0);
+  });
+
+  it("runs dependents after the handshake, and answers 424 to them when it failed", async () => {
+    const chain = (prefix: string) => [
+      { id: `${prefix}-me`, method: "GET", url: "/me?$select=id", dependsOn: [`${prefix}-list`] },
+      { id: `${prefix}-list`, method: "GET", url: "/subscriptions", dependsOn: [`${prefix}-sub`] },
+      createItem(`${prefix}-sub`, { clientState: prefix }),
+    ];
+    const ok = await batch(chain("ok"));
+    expect(ok["ok-sub"].status).toBe(201);
+    // The list ran after the creation had finished: it holds the new subscription.
+    expect(ok["ok-list"].status).toBe(200);
+    expect((ok["ok-list"].body?.value as { id: string }[]).map((s) => s.id)).toEqual([ok["ok-sub"].body?.id]);
+    expect(ok["ok-me"].status).toBe(200);
+    const order = em.log.at(-1)?.batchItems?.map((i) => i.id);
+    expect(order).toEqual(["ok-sub", "ok-list", "ok-me"]);
+
+    hook.respond((_req, res) => {
+      res.writeHead(200, { "Content-Type": "text/plain" });
+      res.end("not the token");
+    });
+    const failed = await batch(chain("failed"));
+    expect(failed["failed-sub"].status).toBe(400);
+    expect([failed["failed-list"].status, failed["failed-me"].status]).toEqual([424, 424]);
+    expect((failed["failed-list"].body as { error: { code: string } }).error.code).toBe("FailedDependency");
+    expect(em.subscriptions().map((s) => s.clientState)).toEqual(["ok"]);
+  });
+
+  it("renews, reauthorizes and deletes a subscription inside a batch as outside it", async () => {
+    const { json } = await subscribe();
+    const id = String(json.id);
+    const renewTo = inMinutes(120);
+    const items = await batch([
+      { id: "renew", method: "PATCH", url: `/subscriptions/${id}`, headers: { "Content-Type": "application/json" }, body: { expirationDateTime: renewTo } },
+      { id: "reauthorize", method: "POST", url: `/subscriptions/${id}/reauthorize`, headers: { "Content-Type": "application/json" }, body: {}, dependsOn: ["renew"] },
+      { id: "delete", method: "DELETE", url: `/subscriptions/${id}`, dependsOn: ["reauthorize"] },
+    ]);
+    expect(items.renew.status).toBe(200);
+    expect(Date.parse(String(items.renew.body?.expirationDateTime))).toBe(Date.parse(renewTo));
+    expect([items.reauthorize.status, items.delete.status]).toEqual([204, 204]);
+    expect(em.subscriptions()).toHaveLength(0);
+  });
+
+  it("counts the item as a request of the token in flight while its handshake runs", async () => {
+    em.setThrottle({ requestsPerWindow: 100, windowMs: 60_000, maxConcurrent: 1 });
+    let duringHandshake: number | undefined;
+    hook.respond(async (req, res) => {
+      duringHandshake = (await graph("GET", "/me?$select=id")).status;
+      const token = new URL(req.url, "http://x").searchParams.get("validationToken") ?? "";
+      res.writeHead(200, { "Content-Type": "text/plain" });
+      res.end(token);
+    });
+    const items = await batch([createItem("sub")]);
+    expect(items.sub.status).toBe(201);
+    expect(duringHandshake).toBe(429);
+    // Its place was given back once it answered.
+    expect((await graph("GET", "/me?$select=id")).status).toBe(200);
   });
 });

@@ -427,20 +427,14 @@ export interface SubscriptionRouteContext {
   version: string;
   store: SubscriptionStore;
   caller: SubscriptionCaller;
-  /** True for an item inside $batch, which the emulator runs synchronously. */
-  batched: boolean;
 }
 
 function context(ctx: SubscriptionRouteContext, entity: boolean): string {
   return `${ctx.origin}/${ctx.version}/$metadata#subscriptions${entity ? "/$entity" : ""}`;
 }
 
+/** Alone or as a $batch item alike: the item answers once the handshake has (201, or 400 ValidationError). */
 export function createSubscription(ctx: SubscriptionRouteContext, body: Entity): Promise<Reply> {
-  if (ctx.batched) {
-    // The handshake needs an HTTP round trip the emulator's synchronous $batch cannot wait for; Graph itself allows it.
-    // Thrown before any promise exists, so the batch item answers 501 at once.
-    throw new GraphError(501, "NotImplemented", "The emulator does not create subscriptions inside $batch; send POST /subscriptions on its own.");
-  }
   return ctx.store.create(body, ctx.caller).then((sub) => jsonReply(201, { "@odata.context": context(ctx, true), ...subscriptionJson(sub) }, "gateway"));
 }
 
