@@ -208,7 +208,7 @@ describe("paging chains end", () => {
     expect((await fetchAll({ url: "/users" }))["@odata.count"]).toBe(5);
 
     env.emulator.addFault({ path: "/users", fault: jsonReply(200, { value: [{ id: "a" }], "@odata.count": "5" }) });
-    expect(await fetchAll({ url: "/users" })).not.toHaveProperty("@odata.count");
+    expect(Object.keys(await fetchAll({ url: "/users" }))).not.toContain("@odata.count");
   });
 
   it("adds no resync, removal count or cap to a plain read that ends", async () => {
