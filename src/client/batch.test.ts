@@ -50,6 +50,27 @@ describe("checkDependencies", () => {
     expect(() => checkDependencies(items)).toThrow(message);
   });
 
+  /** A cycle through `length` requests: 0 → 1 → … → length - 1 → 0. */
+  function cycleMessage(length: number): string {
+    const items = chain(length);
+    items[length - 1].dependsOn = ["0"];
+    try {
+      checkDependencies(items);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    return "accepted";
+  }
+
+  it.each([
+    // toThrow(text) matches a substring: these compare the whole message, so a shortened name cannot hide.
+    [2, "0 → 1 → 0"],
+    [11, "0 → 1 → 2 → 3 → 4 → 5 → 6 → 7 → 8 → 9 → 10 → 0"],
+    [12, "0 → 1 → 2 → 3 → 4 → 5 → 6 → 7 → 8 → 9 → … (1 more) → 11 → 0"],
+  ])("names a cycle through %i requests in full up to 12 steps, shortened beyond", (length, cycle) => {
+    expect(cycleMessage(length)).toBe(`Requests: dependsOn forms a cycle: ${cycle}`);
+  });
+
   it("names a cycle of 50,000 requests by its first steps and its end", () => {
     const items = chain(50_000);
     items[49_999].dependsOn = ["0"];

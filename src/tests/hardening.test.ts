@@ -190,6 +190,102 @@ describe("paging chains end", () => {
     const rest = await fetchAll({ url: resumeFrom });
     expect(rest.value).toHaveLength(200);
   });
+
+  it("stops a nextLink that leads back to the first page, before requesting it again", async () => {
+    const first = `${env.emulator.origin}/v1.0/users`;
+    env.emulator.addFault({ path: "/users", fault: jsonReply(200, { value: [{ id: "a" }], "@odata.nextLink": first }) });
+    const error = await failureOf(fetchAll({ url: "/users" }));
+    expect(error.message).toBe(
+      `Reading page 2 failed after 1 page and 1 item.\nGraph answered page 1 with an @odata.nextLink that was already read in this chain (${first}); following it would loop without end`,
+    );
+    expect(env.graphRequests()).toHaveLength(1);
+  });
+
+  it("keeps @odata.count from the first page only, and only when it is a number", async () => {
+    const link = `${env.emulator.origin}/v1.0/users?$skiptoken=p2`;
+    env.emulator.addFault({ path: "/users", fault: jsonReply(200, { value: [{ id: "a" }], "@odata.count": 5, "@odata.nextLink": link }) });
+    env.emulator.addFault({ path: "/users", fault: jsonReply(200, { value: [{ id: "b" }], "@odata.count": 99 }) });
+    expect((await fetchAll({ url: "/users" }))["@odata.count"]).toBe(5);
+
+    env.emulator.addFault({ path: "/users", fault: jsonReply(200, { value: [{ id: "a" }], "@odata.count": "5" }) });
+    expect(Object.keys(await fetchAll({ url: "/users" }))).not.toContain("@odata.count");
+  });
+
+  it("adds no resync, removal count or cap to a plain read that ends", async () => {
+    const data = await fetchAll({ url: "/users", queryParams: [{ key: "$top", value: "100" }] });
+    expect(Object.keys(data).sort()).toEqual(["pageCount", "value"]);
+    expect(data.pageCount).toBe(3);
+  });
+
+  it("restarts an expired delta sync at most twice, then reports the 410", async () => {
+    const gone = jsonReply(410, { error: { code: "syncStateNotFound", message: "Resync required." } }, { Location: "/v1.0/users/delta?$select=id" });
+    env.emulator.addFault({ path: "/users/delta", times: 3, fault: gone });
+    const error = await failureOf(fetchAll({ url: "/users/delta", restartOnResync: true }));
+    expect(error).toMatchObject({ status: 410, location: `${env.emulator.origin}/v1.0/users/delta?$select=id` });
+    expect(env.graphRequests().map((e) => e.status)).toEqual([410, 410, 410]);
+    expect(env.logLines.filter((l) => l.startsWith("warn: Microsoft Graph answered 410 Gone"))).toHaveLength(2);
+  });
+
+  it("restarts from Graph's Location when the 410 comes on a later page, sending the headers again", async () => {
+    const gone = jsonReply(410, { error: { code: "syncStateNotFound", message: "Resync required." } }, { Location: "/v1.0/users/delta?$select=id" });
+    env.emulator.addFault({ path: "/users", skip: 1, fault: gone });
+    const data = await fetchAll({
+      url: "/users",
+      queryParams: [{ key: "$top", value: "100" }],
+      headers: [{ key: "Prefer", value: "return=minimal" }],
+      restartOnResync: true,
+    });
+    expect(data.resynced).toBe(true);
+    const sent = env.graphRequests();
+    expect(sent.map((e) => e.status)).toEqual([200, 410, ...sent.slice(2).map(() => 200)]);
+    expect(sent[2].url).toBe("/v1.0/users/delta?$select=id");
+    expect(sent.map((e) => e.headers.prefer)).toEqual(sent.map(() => "return=minimal"));
+  });
+
+  it("reads a long chain of full pages without taking it for a chain of empty pages", async () => {
+    const data = await fetchAll({ url: "/users", queryParams: [{ key: "$top", value: "2" }] });
+    expect(data.pageCount).toBe(150);
+    expect(data.value).toHaveLength(300);
+  });
+
+  it.each([["null", null], ["a list", [{ id: "a" }]], ["text", "users"]])("refuses an answer that is %s, not a collection", async (_what, body) => {
+    env.emulator.addFault({ path: "/users", fault: jsonReply(200, body) });
+    const error = await failureOf(fetchAll({ url: "/users" }));
+    expect(error.message).toMatch(/^URL: '\/users' did not answer with a Graph collection/);
+  });
+
+  it("counts @removed items among items of any kind", async () => {
+    env.emulator.addFault({ path: "/users", fault: jsonReply(200, { value: [null, "text", 7, { id: "x", "@removed": { reason: "deleted" } }, { id: "y" }] }) });
+    const data = await fetchAll({ url: "/users" });
+    expect(data).toMatchObject({ pageCount: 1, removedCount: 1 });
+    expect(data.value).toHaveLength(5);
+  });
+
+  it("stops at Max Items exactly on the page that reaches it, and not when the last page reaches a cap", async () => {
+    const data = await fetchAll({ url: "/users", queryParams: [{ key: "$top", value: "100" }], maxItems: "200" });
+    expect(data).toMatchObject({ pageCount: 2, stoppedBy: "Max Items" });
+    expect(env.logLines).toContain(
+      "warn: Fetch All Pages stopped at Max Items after 2 pages and 200 items; more remain. The output's @odata.nextLink continues from here.",
+    );
+
+    env.logLines.length = 0;
+    const whole = await fetchAll({ url: "/users", queryParams: [{ key: "$top", value: "100" }], maxPages: "3", maxItems: "300" });
+    expect(Object.keys(whole).sort()).toEqual(["pageCount", "value"]);
+    expect(env.logLines.filter((l) => l.startsWith("warn:"))).toEqual([]);
+  });
+
+  it("keeps the count of @removed items in a delta read that fails part-way, and adds none to a plain read that fails", async () => {
+    const link = `${env.emulator.origin}/v1.0/users?$skiptoken=p2`;
+    env.emulator.addFault({ path: "/users", fault: jsonReply(200, { value: [{ id: "x", "@removed": { reason: "changed" } }, { id: "y" }], "@odata.nextLink": link }) });
+    env.emulator.addFault({ path: "/users", fault: jsonReply(400, { error: { code: "badRequest", message: "No." } }) });
+    const delta = await failureOf(fetchAll({ url: "/users" }));
+    expect(delta.data).toEqual({ value: [{ id: "x", "@removed": { reason: "changed" } }, { id: "y" }], pageCount: 1, removedCount: 1, "@odata.nextLink": link });
+
+    env.emulator.addFault({ path: "/users", fault: jsonReply(200, { value: [{ id: "y" }], "@odata.nextLink": link }) });
+    env.emulator.addFault({ path: "/users", fault: jsonReply(400, { error: { code: "badRequest", message: "No." } }) });
+    const plain = await failureOf(fetchAll({ url: "/users" }));
+    expect(plain.data).toEqual({ value: [{ id: "y" }], pageCount: 1, "@odata.nextLink": link });
+  });
 });
 
 describe("Retry-After is honoured only when valid", () => {
