@@ -1,5 +1,5 @@
 import type { IssuedToken } from "./identity";
-import { DEMO_CLIENT_ID } from "./identity";
+import { DEMO_CLIENT_ID, normalizeResource } from "./identity";
 import { errorReply, type Reply, type RequestIds } from "./http";
 import type { GraphRequest } from "./routes";
 import type { GraphCloud, RequestLogEntry } from "./types";
@@ -84,10 +84,6 @@ function directoryAccess(token: IssuedToken): DirectoryAccess {
 
 /** Directory routes the delegated scopes govern: /users…, /groups…, and /me itself (not /me/drive, /me/sendMail…). */
 const DIRECTORY_PATH = /^\/(?:(?:users|groups)(?=\/|$)|me\/?$)/i;
-
-function normalizeResource(resource: string): string {
-  return resource.trim().toLowerCase().replace(/\/+$/, "");
-}
 
 /** The token of an `Authorization: Bearer …` header; "" when the header is missing or names none. */
 export function bearerTokenOf(authorization: string | undefined): string {

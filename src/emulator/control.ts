@@ -19,7 +19,9 @@
  *   The same clientId again replaces the registration; reset() keeps apps. 201 answers what was registered,
  *   never the secret.
  */
-import { randomBytes, timingSafeEqual, X509Certificate } from "node:crypto";
+import { randomBytes, X509Certificate } from "node:crypto";
+
+import { safeEqual } from "./constantTime";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
 import type { AppRegistration } from "./identity";
@@ -185,9 +187,7 @@ export class ControlSurface {
   private authorized(authorization: string | undefined): boolean {
     const presented = /^Bearer\s+(\S+)\s*$/i.exec(authorization?.trim() ?? "")?.[1];
     if (presented === undefined) return false;
-    const left = Buffer.from(presented);
-    const right = Buffer.from(this.token);
-    return left.length === right.length && timingSafeEqual(left, right);
+    return safeEqual(presented, this.token);
   }
 
   /**

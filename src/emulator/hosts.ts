@@ -1,6 +1,7 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac } from "node:crypto";
 
 import { parseBatch, runBatch, type BatchItem, type ItemOutcome } from "./batch";
+import { safeEqual } from "./constantTime";
 import { denied, unauthenticated, type Caller } from "./callers";
 import { routeDownload } from "./download";
 import type { FaultQueue } from "./faults";
@@ -182,12 +183,6 @@ function preflight(request: ReceivedRequest): Reply {
 export function tempauthSigner(secret: Buffer): { sign(itemId: string): string; valid(itemId: string, tempauth: string): boolean } {
   const sign = (itemId: string): string => "v1." + createHmac("sha256", secret).update(`tempauth:${itemId.toUpperCase()}`).digest("base64url");
   return { sign, valid: (itemId, tempauth) => safeEqual(tempauth, sign(itemId)) };
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
 }
 
 /** The pre-authenticated download host (download.ts); its ranges stay identity-coded, so only a 200 is gzip-coded. */

@@ -1,7 +1,8 @@
 import { constants as bufferConstants } from "node:buffer";
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 
+import { safeEqual } from "./constantTime";
 import { errorReply, innerErrorDate, type Reply, type RequestIds } from "./http";
 import type { AttachmentSessionRequest } from "./mailbox";
 import { TENANT_ID } from "./tenant";
@@ -326,10 +327,4 @@ export class UploadSessions {
     // "The final PUT returns 201 Created with an empty body" and the attachment's Location (outlook-large-attachments.md).
     return bare(201, { Location: location });
   }
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
 }

@@ -2,10 +2,11 @@
  * Client authentication at the token endpoint: a secret (post or Basic) or a certificate-signed client assertion
  * (ED certificate-credentials.md), and the public-client rules. ED = MicrosoftDocs/entra-docs, docs/identity-platform/.
  */
+import { safeEqual } from "../constantTime";
 import { decodeJwt, isAssertionAlgorithm, verifyJwtSignature } from "../jwt";
 import { err } from "./errors";
 import type { BasicCredentials } from "./http";
-import { JWT_BEARER_ASSERTION_TYPE, safeEqual, type IdentityState, type RegisteredApp, type TenantRef } from "./state";
+import { JWT_BEARER_ASSERTION_TYPE, type IdentityState, type RegisteredApp, type TenantRef } from "./state";
 
 /** Clock skew tolerated on client assertion nbf/exp. */
 const ASSERTION_SKEW_MS = 5 * 60_000;

@@ -31,6 +31,7 @@ export {
   GRAPH_APP_ID,
   GRAPH_RESOURCE,
   JWT_BEARER_ASSERTION_TYPE,
+  normalizeResource,
   PRISMATIC_REDIRECT_URI,
   TokenRegistry,
   type AppRegistration,

@@ -3,7 +3,7 @@
  * (authorization codes, refresh grants, the TokenRegistry of access tokens the Graph emulator consults).
  * ED = MicrosoftDocs/entra-docs, docs/identity-platform/.
  */
-import { createHash, randomBytes, timingSafeEqual, X509Certificate, type KeyObject } from "node:crypto";
+import { createHash, randomBytes, X509Certificate, type KeyObject } from "node:crypto";
 
 import { ME_ID, TENANT_DOMAIN, TENANT_ID, VERIFIED_DOMAINS } from "../tenant";
 import type { TlsCredentials } from "../types";
@@ -262,9 +262,6 @@ export function opaque(prefix: string): string {
 }
 
 /** Constant-time comparison of two strings of any length (compares their SHA-256 digests). */
-export function safeEqual(a: string, b: string): boolean {
-  return timingSafeEqual(createHash("sha256").update(a).digest(), createHash("sha256").update(b).digest());
-}
 
 
 function parseCertificate(pem: string): RegisteredCertificate {

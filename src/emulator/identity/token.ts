@@ -5,11 +5,12 @@
  */
 import { createHash } from "node:crypto";
 
+import { safeEqual } from "../constantTime";
 import { authenticateClient, type GrantRequest } from "./clientAuth";
 import { err } from "./errors";
 import { basicCredentials, decodeSegment, jsonReply, readForm, redact, type HttpReply, type IdentityRequest } from "./http";
 import { deviceCodeGrant } from "./deviceCode";
-import { GRAPH_APP_ID, GUID, normalizeResource, safeEqual, type IdentityState } from "./state";
+import { GRAPH_APP_ID, GUID, normalizeResource, type IdentityState } from "./state";
 import { requestedWithin, userTokenResponse } from "./userTokens";
 
 /** Authorization codes "expire after about 10 minutes" (ED v2-oauth2-auth-code-flow.md). */
